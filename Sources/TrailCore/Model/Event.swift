@@ -1,0 +1,114 @@
+/// An event: what an agent published to a namespace.
+///
+/// Immutable. Its `id` is SHA-256 of its canonical encoding without the
+/// signature (see `Docs/FORMAT.md`), computed once when the event is built
+/// or decoded.
+public struct Event: Hashable, Sendable {
+    public let namespace: Namespace
+    /// The Ed25519 key of the agent that wrote it, or nil for an anonymous event.
+    public let author: PublicKey?
+    public let timestamp: HybridTimestamp
+    /// The events this one causally follows, ascending by id, without repeats.
+    public let parents: [EventID]
+    public let type: String
+    public let payload: [UInt8]
+    public let signature: Signature?
+    public let id: EventID
+    /// Canonical encoding without the signature; `id` is its hash.
+    public let body: [UInt8]
+
+    /// Builds an unsigned event. Parents are sorted and deduplicated here, so the
+    /// same causal facts always give the same id.
+    public init(
+        namespace: Namespace,
+        author: PublicKey? = nil,
+        timestamp: HybridTimestamp,
+        parents: [EventID] = [],
+        type: String,
+        payload: [UInt8],
+        limits: EventLimits = .default
+    ) throws(ModelError) {
+        let parents = Array(Set(parents)).sorted()
+        guard parents.count <= EventLimits.parentCountMax else {
+            throw ModelError.tooManyParents(count: parents.count, limit: EventLimits.parentCountMax)
+        }
+        try Self.validate(type: type)
+        guard payload.count <= limits.payloadBytesMax else {
+            throw ModelError.payloadTooLarge(bytes: payload.count, limit: limits.payloadBytesMax)
+        }
+        let body = EventCodec.encodeBody(
+            namespace: namespace, author: author, timestamp: timestamp,
+            parents: parents, type: type, payload: payload)
+        self.init(
+            namespace: namespace, author: author, timestamp: timestamp, parents: parents,
+            type: type, payload: payload, signature: nil, body: body, id: EventID(bytes: SHA256.hash(body)))
+    }
+
+    init(
+        namespace: Namespace, author: PublicKey?, timestamp: HybridTimestamp, parents: [EventID],
+        type: String, payload: [UInt8], signature: Signature?, body: [UInt8], id: EventID
+    ) {
+        self.namespace = namespace
+        self.author = author
+        self.timestamp = timestamp
+        self.parents = parents
+        self.type = type
+        self.payload = payload
+        self.signature = signature
+        self.body = body
+        self.id = id
+    }
+
+    static func validate(type: String) throws(ModelError) {
+        let count = type.utf8.count
+        guard count > 0 else { throw ModelError.invalidType(type, "is empty") }
+        guard count <= EventLimits.typeByteCountMax else {
+            throw ModelError.invalidType(type, "is \(count) bytes; limit is \(EventLimits.typeByteCountMax)")
+        }
+        guard !type.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw ModelError.invalidType(type, "has a control character")
+        }
+    }
+
+    /// What an Ed25519 signature covers: a domain tag, then the id. The tag keeps
+    /// an event signature from being replayed as any other message the same key signs.
+    public static let signatureDomain = Array("trail.event.v1".utf8)
+
+    public var signedMessage: [UInt8] { Self.signatureDomain + id.bytes }
+
+    /// This event signed by its author. `key` must be the author's key.
+    public func signed(by key: SigningKey) -> Event {
+        precondition(author == key.publicKey, "an event is signed by its author's key")
+        return Event(
+            namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
+            payload: payload, signature: key.sign(signedMessage), body: body, id: id)
+    }
+
+    public enum SignatureStatus: Equatable, Sendable {
+        case unsigned, valid, invalid
+        /// A signature on an event with no author: nothing to verify it against.
+        case signedWithoutAuthor
+    }
+
+    /// Checks the signature against the author with OpenSSL.
+    public var signatureStatus: SignatureStatus {
+        guard let signature else { return .unsigned }
+        guard let author else { return .signedWithoutAuthor }
+        return author.verify(signature, message: signedMessage) ? .valid : .invalid
+    }
+
+    /// The full canonical encoding: body, then the signature section.
+    public var encoded: [UInt8] {
+        var writer = ByteWriter(capacity: body.count + 1 + Signature.byteCount)
+        writer.write(contentsOf: body)
+        EventCodec.encodeSignature(signature, into: &writer)
+        return writer.bytes
+    }
+
+    public var encodedByteCount: Int { body.count + 1 + (signature == nil ? 0 : Signature.byteCount) }
+
+    /// Decodes untrusted bytes. Never traps: every bad input is a `DecodeError`.
+    public init(decoding bytes: [UInt8], limits: EventLimits = .default) throws(DecodeError) {
+        self = try EventCodec.decode(bytes, limits: limits)
+    }
+}

@@ -1,0 +1,121 @@
+/// The canonical binary encoding of an event, version 1. `Docs/FORMAT.md`
+/// specifies it byte by byte; the layout constants here are frozen.
+enum EventCodec {
+    static let version: UInt8 = 1
+    static let authorNone: UInt8 = 0
+    static let authorEd25519: UInt8 = 1
+    static let signatureNone: UInt8 = 0
+    static let signatureEd25519: UInt8 = 1
+
+    static func encodeBody(
+        namespace: Namespace, author: PublicKey?, timestamp: HybridTimestamp,
+        parents: [EventID], type: String, payload: [UInt8]
+    ) -> [UInt8] {
+        let namespaceBytes = Array(namespace.name.utf8)
+        let typeBytes = Array(type.utf8)
+        var writer = ByteWriter(
+            capacity: 1 + 1 + namespaceBytes.count + 1 + 32 + 8 + 2 + 32 * parents.count
+                + 1 + typeBytes.count + 4 + payload.count + 65)
+        writer.write(version)
+        writer.write(UInt8(namespaceBytes.count))
+        writer.write(contentsOf: namespaceBytes)
+        if let author {
+            writer.write(authorEd25519)
+            writer.write(contentsOf: author.bytes)
+        } else {
+            writer.write(authorNone)
+        }
+        writer.write(timestamp.rawValue)
+        writer.write(UInt16(parents.count))
+        for parent in parents { writer.write(contentsOf: parent.bytes) }
+        writer.write(UInt8(typeBytes.count))
+        writer.write(contentsOf: typeBytes)
+        writer.write(UInt32(payload.count))
+        writer.write(contentsOf: payload)
+        return writer.bytes
+    }
+
+    static func encodeSignature(_ signature: Signature?, into writer: inout ByteWriter) {
+        if let signature {
+            writer.write(signatureEd25519)
+            writer.write(contentsOf: signature.bytes)
+        } else {
+            writer.write(signatureNone)
+        }
+    }
+
+    static func decode(_ bytes: [UInt8], limits: EventLimits) throws(DecodeError) -> Event {
+        var reader = ByteReader(bytes, context: "event")
+        let version = try reader.readUInt8("version")
+        guard version == Self.version else { throw reader.error("version", .unsupportedVersion(version), at: 0) }
+
+        let namespaceLength = Int(try reader.readUInt8("namespace length"))
+        let namespaceStart = reader.offset
+        let namespaceBytes = try reader.readBytes(namespaceLength, "namespace")
+        guard let namespaceText = String(validating: namespaceBytes, as: UTF8.self) else {
+            throw reader.error("namespace", .invalid("is not valid UTF-8"), at: namespaceStart)
+        }
+        let namespace: Namespace
+        do { namespace = try Namespace(namespaceText) } catch {
+            throw reader.error("namespace", .invalid(error.description), at: namespaceStart)
+        }
+
+        let authorKind = try reader.readUInt8("author kind")
+        let author: PublicKey?
+        switch authorKind {
+        case authorNone: author = nil
+        case authorEd25519: author = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "author"))
+        default: throw reader.error("author kind", .invalid("is \(authorKind); expected 0 (none) or 1 (Ed25519)"), at: reader.offset - 1)
+        }
+
+        let timestamp = HybridTimestamp(rawValue: try reader.readUInt64("timestamp"))
+
+        let parentCountOffset = reader.offset
+        let parentCount = Int(try reader.readUInt16("parent count"))
+        guard parentCount <= EventLimits.parentCountMax else {
+            throw reader.error("parent count", .tooLarge(value: parentCount, limit: EventLimits.parentCountMax), at: parentCountOffset)
+        }
+        var parents = [EventID]()
+        parents.reserveCapacity(parentCount)
+        for index in 0..<parentCount {
+            let start = reader.offset
+            let parent = EventID(bytes: try reader.readBytes(EventID.byteCount, "parent \(index)"))
+            if let previous = parents.last, !(previous < parent) {
+                throw reader.error("parent \(index)", .invalid("is not above the previous parent: parents must be ascending and distinct"), at: start)
+            }
+            parents.append(parent)
+        }
+
+        let typeLength = Int(try reader.readUInt8("type length"))
+        let typeStart = reader.offset
+        let typeBytes = try reader.readBytes(typeLength, "type")
+        guard let type = String(validating: typeBytes, as: UTF8.self) else {
+            throw reader.error("type", .invalid("is not valid UTF-8"), at: typeStart)
+        }
+        do { try Event.validate(type: type) } catch {
+            throw reader.error("type", .invalid(error.description), at: typeStart)
+        }
+
+        let payloadLengthOffset = reader.offset
+        let payloadLength = Int(try reader.readUInt32("payload length"))
+        guard payloadLength <= limits.payloadBytesMax else {
+            throw reader.error("payload length", .tooLarge(value: payloadLength, limit: limits.payloadBytesMax), at: payloadLengthOffset)
+        }
+        let payload = Array(try reader.readBytes(payloadLength, "payload"))
+        let bodyEnd = reader.offset
+
+        let signatureKind = try reader.readUInt8("signature kind")
+        let signature: Signature?
+        switch signatureKind {
+        case signatureNone: signature = nil
+        case signatureEd25519: signature = try! Signature(bytes: try reader.readBytes(Signature.byteCount, "signature"))
+        default: throw reader.error("signature kind", .invalid("is \(signatureKind); expected 0 (none) or 1 (Ed25519)"), at: reader.offset - 1)
+        }
+        try reader.expectEnd()
+
+        let body = Array(bytes[0..<bodyEnd])
+        return Event(
+            namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
+            payload: payload, signature: signature, body: body, id: EventID(bytes: SHA256.hash(body)))
+    }
+}

@@ -1,0 +1,73 @@
+import TrailCore
+
+/// One namespace's log state as the shard writer keeps it and readers see it
+/// after each commit. `vector` is keyed by origin index (see `OriginRegistry`).
+struct NamespaceState: Sendable {
+    var number: UInt32
+    var namespace: Namespace
+    var shard: UInt16
+    /// The highest position in the log; positions are dense from 1.
+    var lastPosition: UInt64 = 0
+    /// Positions up to and including this one were trimmed by retention.
+    var trimmedThrough: UInt64 = 0
+    /// Events and canonical bytes in the log now (not counting trimmed ones).
+    var eventCount: UInt64 = 0
+    var byteCount: UInt64 = 0
+    var retention: Retention = .keepAll
+    var vector: [UInt32: UInt64] = [:]
+
+    init(number: UInt32, namespace: Namespace, shard: UInt16) {
+        self.number = number
+        self.namespace = namespace
+        self.shard = shard
+    }
+
+    static let recordVersion: UInt8 = 1
+
+    /// `state` value: version (1) | lastPosition (8) | trimmedThrough (8) | eventCount (8) |
+    /// byteCount (8) | retention age, count, bytes (8 each, 0 = none) | vector size (4) |
+    /// (origin index (4) | originSeq (8)) ascending by origin index.
+    var encoded: [UInt8] {
+        var writer = ByteWriter(capacity: 61 + 12 * vector.count)
+        writer.write(Self.recordVersion)
+        writer.write(lastPosition)
+        writer.write(trimmedThrough)
+        writer.write(eventCount)
+        writer.write(byteCount)
+        writer.write(retention.ageMillisecondsMax ?? 0)
+        writer.write(retention.eventCountMax ?? 0)
+        writer.write(retention.byteCountMax ?? 0)
+        writer.write(UInt32(vector.count))
+        for origin in vector.keys.sorted() {
+            writer.write(origin)
+            writer.write(vector[origin]!)
+        }
+        return writer.bytes
+    }
+
+    mutating func decode(_ bytes: [UInt8]) throws(DecodeError) {
+        var reader = ByteReader(bytes, context: "namespace state of \(namespace)")
+        let version = try reader.readUInt8("version")
+        guard version == Self.recordVersion else { throw reader.error("version", .unsupportedVersion(version), at: 0) }
+        lastPosition = try reader.readUInt64("lastPosition")
+        trimmedThrough = try reader.readUInt64("trimmedThrough")
+        eventCount = try reader.readUInt64("eventCount")
+        byteCount = try reader.readUInt64("byteCount")
+        let age = try reader.readUInt64("retention age")
+        let count = try reader.readUInt64("retention count")
+        let bytes = try reader.readUInt64("retention bytes")
+        retention = Retention(
+            ageMillisecondsMax: age == 0 ? nil : age, eventCountMax: count == 0 ? nil : count,
+            byteCountMax: bytes == 0 ? nil : bytes)
+        let size = try reader.readUInt32("vector size")
+        vector = [:]
+        for _ in 0..<size {
+            let origin = try reader.readUInt32("origin")
+            vector[origin] = try reader.readUInt64("originSeq")
+        }
+        try reader.expectEnd()
+        guard trimmedThrough <= lastPosition, eventCount == lastPosition - trimmedThrough else {
+            throw reader.error("eventCount", .invalid("\(eventCount) events disagree with positions \(trimmedThrough)...\(lastPosition)"))
+        }
+    }
+}

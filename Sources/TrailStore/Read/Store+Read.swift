@@ -1,0 +1,186 @@
+public import TrailCore
+
+extension Store {
+    /// Decoding limits for stored bytes: what the store accepted once is read
+    /// back whatever the current payload setting.
+    static let storedLimits = EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling)
+
+    /// Reads a page of the namespace's log after `cursor` (from the start when
+    /// nil), in this relay's causal order.
+    ///
+    /// A fast cursor resumes at the next position; a portable one yields
+    /// exactly the events its vector does not name. A cursor into trimmed
+    /// positions throws `trimmed`. At most `limit` events are returned, and at
+    /// most `pageEventCountMax` are examined, so a filter that matches little
+    /// still returns promptly, with a cursor that moved forward.
+    public func read(
+        _ namespace: Namespace, after cursor: Cursor? = nil, limit: Int = 1000, filter: ReadFilter = .all
+    ) throws -> Page {
+        let limit = max(1, min(limit, configuration.pageEventCountMax))
+        guard let state = state(of: namespace) else {
+            if case .position(let relay, let position) = cursor {
+                try checkRelay(relay)
+                if position > 0 { throw StoreError.cursorBeyondLog(namespace: namespace, position: position, last: 0) }
+            }
+            let seen: VersionVector
+            if case .vector(let vector) = cursor { seen = vector } else { seen = VersionVector() }
+            return Page(events: [], cursor: .position(relay: relayID.fingerprint, position: 0),
+                        portableCursor: .vector(seen), lastPosition: 0)
+        }
+        let start = try startPosition(state, cursor)
+        let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter)
+        let portable: VersionVector
+        if scan.through == state.lastPosition {
+            portable = vector(from: state.vector).merging(start.seen ?? VersionVector())
+        } else if let seen = start.seen {
+            portable = seen.merging(scan.scanned)
+        } else {
+            portable = try vector(state, through: start.after).merging(scan.scanned)
+        }
+        return Page(
+            events: scan.events, cursor: .position(relay: relayID.fingerprint, position: scan.through),
+            portableCursor: .vector(portable), lastPosition: state.lastPosition)
+    }
+
+    func checkRelay(_ relay: UInt64) throws {
+        guard relay == relayID.fingerprint else {
+            throw StoreError.cursorFromOtherRelay(cursorRelay: relay, thisRelay: relayID.fingerprint)
+        }
+    }
+
+    /// Where a cursor starts reading: after a position, skipping what a vector names.
+    func startPosition(_ state: NamespaceState, _ cursor: Cursor?) throws -> (after: UInt64, seen: VersionVector?) {
+        switch cursor {
+        case nil:
+            guard state.trimmedThrough == 0 else {
+                throw StoreError.trimmed(namespace: state.namespace, through: state.trimmedThrough, requested: 1)
+            }
+            return (0, nil)
+        case .position(let relay, let position):
+            try checkRelay(relay)
+            guard position <= state.lastPosition else {
+                throw StoreError.cursorBeyondLog(namespace: state.namespace, position: position, last: state.lastPosition)
+            }
+            guard position >= state.trimmedThrough else {
+                throw StoreError.trimmed(namespace: state.namespace, through: state.trimmedThrough, requested: position + 1)
+            }
+            return (position, nil)
+        case .vector(let seen):
+            // Each origin's events sit in the log in originSeq order, so the first
+            // unseen event of the log is the earliest of each origin's first unseen one.
+            var first = state.lastPosition + 1
+            let origins = originRegistry.snapshot
+            for (index, held) in state.vector {
+                let next = seen[origins[Int(index)]] + 1
+                guard next <= held else { continue }
+                guard let position = try position(state, origin: index, originSeq: next) else {
+                    throw StoreError.trimmed(namespace: state.namespace, through: state.trimmedThrough, requested: state.trimmedThrough)
+                }
+                first = min(first, position)
+            }
+            return (first - 1, seen)
+        }
+    }
+
+    func position(_ state: NamespaceState, origin: UInt32, originSeq: UInt64) throws -> UInt64? {
+        let key = Keys.origin(shard: state.shard, namespace: state.number, origin: origin, originSeq: originSeq)
+        guard let bytes = try database.get(.origins, key) else { return nil }
+        guard bytes.count == 8 else { throw StoreError.corrupt(what: "origin index of \(state.namespace)", detail: "value is \(bytes.count) bytes") }
+        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// The vector of the events at positions 1...position: per origin, the
+    /// highest originSeq placed at or before it, found by binary search on the
+    /// origin index (an origin's positions rise with its originSeq).
+    func vector(_ state: NamespaceState, through position: UInt64) throws -> VersionVector {
+        var result = [UInt32: UInt64]()
+        for (origin, held) in state.vector {
+            var low: UInt64 = 0  // placed at or before `position` (0: none)
+            var high = held + 1  // placed after
+            while high - low > 1 {
+                let middle = low + (high - low) / 2
+                // A trimmed entry lies below the trim point, which is at or before `position`.
+                let placed = try self.position(state, origin: origin, originSeq: middle) ?? 0
+                if placed <= position { low = middle } else { high = middle }
+            }
+            if low > 0 { result[origin] = low }
+        }
+        return vector(from: result)
+    }
+
+    struct Scan {
+        var events: [StoredEvent] = []
+        /// The vector of every event examined (admitted or not).
+        var scanned = VersionVector()
+        /// The last position examined.
+        var through: UInt64
+    }
+
+    /// Reads the log after `after`, skipping events named by `seen` and those
+    /// the filter refuses; stops at `limit` events or `pageEventCountMax` examined.
+    func scan(_ state: NamespaceState, after: UInt64, seen: VersionVector?, limit: Int, filter: ReadFilter) throws -> Scan {
+        var result = Scan(through: after)
+        guard after < state.lastPosition else { return result }
+        let lower = Keys.log(shard: state.shard, namespace: state.number, position: after + 1)
+        let upper = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
+        let iterator = database.iterator(.log, lower: lower, upper: upper)
+        var origins = originRegistry.snapshot
+        var examined = 0
+        var expected = after + 1
+        while iterator.isValid, result.events.count < limit, examined < configuration.pageEventCountMax {
+            let position = Keys.position(fromLogKey: iterator.key)
+            guard position == expected else {
+                throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "expected position \(expected), found \(position.map(String.init) ?? "a malformed key")")
+            }
+            let stored = try decodeLogRecord(iterator.value, position: expected, state: state, origins: &origins)
+            result.scanned.advance(origin: stored.origin, to: stored.originSeq)
+            result.through = expected
+            examined += 1
+            expected += 1
+            iterator.next()
+            if let seen, seen.contains(origin: stored.origin, originSeq: stored.originSeq) { continue }
+            if filter.admits(stored.event) { result.events.append(stored) }
+        }
+        try iterator.checkError()
+        if result.through < state.lastPosition, result.events.count < limit, examined < configuration.pageEventCountMax {
+            throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "ends at \(result.through), state says \(state.lastPosition)")
+        }
+        return result
+    }
+
+    func decodeLogRecord(_ bytes: [UInt8], position: UInt64, state: NamespaceState, origins: inout [RelayID]) throws -> StoredEvent {
+        do {
+            let record = try LogRecord.decode(bytes)
+            let event = try Event(decoding: record.event, limits: Self.storedLimits)
+            if Int(record.origin) >= origins.count { origins = originRegistry.snapshot }
+            guard Int(record.origin) < origins.count else {
+                throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(record.origin) is unknown")
+            }
+            return StoredEvent(event: event, position: position, origin: origins[Int(record.origin)], originSeq: record.originSeq)
+        } catch let error as DecodeError {
+            throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: error.description)
+        }
+    }
+
+    /// The event with this id, wherever it is, or nil when it is not in any log here.
+    public func event(id: EventID) throws -> StoredEvent? {
+        guard let bytes = try database.get(.ids, Keys.id(id)) else { return nil }
+        let record: IDRecord
+        do { record = try IDRecord.decode(bytes) } catch {
+            throw StoreError.corrupt(what: "id record of \(id)", detail: error.description)
+        }
+        guard let namespace = namespaceRegistry.name(of: record.namespace), let state = state(of: namespace) else {
+            throw StoreError.corrupt(what: "id record of \(id)", detail: "namespace \(record.namespace) is unknown")
+        }
+        let key = Keys.log(shard: state.shard, namespace: state.number, position: record.position)
+        guard let value = try database.get(.log, key) else {
+            throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) of \(namespace) is absent")
+        }
+        var origins = originRegistry.snapshot
+        let stored = try decodeLogRecord(value, position: record.position, state: state, origins: &origins)
+        guard stored.id == id else {
+            throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) holds \(stored.id)")
+        }
+        return stored
+    }
+}

@@ -1,0 +1,195 @@
+internal import CRocksDB
+import Foundation
+
+/// The column families of a Trail data directory; `Docs/FORMAT.md` gives each one's keys.
+enum Family: Int, CaseIterable {
+    case meta, namespaces, log, ids, origins, state, pending
+
+    var name: String {
+        switch self {
+        case .meta: "default"
+        case .namespaces: "namespaces"
+        case .log: "log"
+        case .ids: "ids"
+        case .origins: "origins"
+        case .state: "state"
+        case .pending: "pending"
+        }
+    }
+}
+
+/// Memory and durability settings that reach RocksDB. Each is passed
+/// explicitly rather than left to the library's defaults.
+struct DatabaseTuning: Sendable {
+    /// Shared LRU cache for data, index and filter blocks.
+    var blockCacheBytes = 32 << 20
+    /// Memtable size of the `log` family; the others get a quarter each.
+    var logWriteBufferBytes = 32 << 20
+    /// At most this many memtables per family before writes wait for a flush.
+    var writeBufferCountMax: Int32 = 3
+    /// Caps WAL growth so that old memtables are flushed and the WAL recycled.
+    var walBytesMax: UInt64 = 256 << 20
+}
+
+/// An open RocksDB database with Trail's column families. This type owns the
+/// `rocksdb_t`, its options, cache and family handles, and frees them in `close()`.
+///
+/// RocksDB's `DB` is safe for concurrent reads and writes from many threads,
+/// which is why this class is `@unchecked Sendable`; it holds no Swift mutable state
+/// besides `isClosed`, which only `close()` sets, after every user has stopped.
+final class Database: @unchecked Sendable {
+    private var db: OpaquePointer?
+    private let options: OpaquePointer
+    private let familyOptions: [OpaquePointer]
+    private let tableOptions: OpaquePointer
+    private let cache: OpaquePointer
+    private let filter: OpaquePointer
+    private var families: [OpaquePointer]
+    private let writeBuffered: OpaquePointer
+    private let writeSynced: OpaquePointer
+    private let readOptions: OpaquePointer
+    let path: String
+
+    init(path: String, tuning: DatabaseTuning = DatabaseTuning()) throws(RocksDBError) {
+        self.path = path
+        options = rocksdb_options_create()
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_set_create_missing_column_families(options, 1)
+        rocksdb_options_set_paranoid_checks(options, 1)
+        rocksdb_options_set_max_background_jobs(options, 2)
+        rocksdb_options_set_max_total_wal_size(options, tuning.walBytesMax)
+        rocksdb_options_set_keep_log_file_num(options, 4)
+        rocksdb_options_set_info_log_level(options, 2)  // warnings and above in RocksDB's LOG
+
+        cache = rocksdb_cache_create_lru(tuning.blockCacheBytes)
+        filter = rocksdb_filterpolicy_create_bloom(10)
+        tableOptions = rocksdb_block_based_options_create()
+        rocksdb_block_based_options_set_block_cache(tableOptions, cache)
+        rocksdb_block_based_options_set_filter_policy(tableOptions, filter)
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(tableOptions, 1)
+
+        var perFamily = [OpaquePointer]()
+        for family in Family.allCases {
+            let familyOptions = rocksdb_options_create_copy(options)!
+            rocksdb_options_set_block_based_table_factory(familyOptions, tableOptions)
+            let buffer = family == .log ? tuning.logWriteBufferBytes : tuning.logWriteBufferBytes / 4
+            rocksdb_options_set_write_buffer_size(familyOptions, buffer)
+            rocksdb_options_set_max_write_buffer_number(familyOptions, tuning.writeBufferCountMax)
+            rocksdb_options_set_level_compaction_dynamic_level_bytes(familyOptions, 1)
+            // Event records compress well (JSON payloads, repeated namespaces); zstd is
+            // kept for the bottom level where most bytes live, LZ4-free levels above stay fast.
+            rocksdb_options_set_compression(familyOptions, Int32(rocksdb_no_compression))
+            rocksdb_options_set_bottommost_compression(familyOptions, Int32(rocksdb_zstd_compression))
+            perFamily.append(familyOptions)
+        }
+        familyOptions = perFamily
+
+        writeBuffered = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(writeBuffered, 0)
+        rocksdb_writeoptions_disable_WAL(writeBuffered, 0)
+        writeSynced = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(writeSynced, 1)
+        rocksdb_writeoptions_disable_WAL(writeSynced, 0)
+        readOptions = rocksdb_readoptions_create()
+        rocksdb_readoptions_set_verify_checksums(readOptions, 1)
+
+        let names = Family.allCases.map { strdup($0.name) }
+        defer { names.forEach { free($0) } }
+        var handles = [OpaquePointer?](repeating: nil, count: Family.allCases.count)
+        let constNames = names.map { UnsafePointer<CChar>($0) }
+        let constOptions = familyOptions.map { Optional($0) }
+        let rootOptions = options
+        do {
+            db = try RocksDBError.check("open(\(path))") { error in
+                rocksdb_open_column_families(
+                    rootOptions, path, Int32(names.count), constNames, constOptions, &handles, error)
+            }
+        } catch {
+            families = []
+            Self.destroyOptions(options, familyOptions, tableOptions, cache, filter, writeBuffered, writeSynced, readOptions)
+            throw error
+        }
+        families = handles.map { $0! }
+    }
+
+    private static func destroyOptions(
+        _ options: OpaquePointer, _ familyOptions: [OpaquePointer], _ tableOptions: OpaquePointer,
+        _ cache: OpaquePointer, _ filter: OpaquePointer, _ writeBuffered: OpaquePointer,
+        _ writeSynced: OpaquePointer, _ readOptions: OpaquePointer
+    ) {
+        rocksdb_writeoptions_destroy(writeBuffered)
+        rocksdb_writeoptions_destroy(writeSynced)
+        rocksdb_readoptions_destroy(readOptions)
+        familyOptions.forEach { rocksdb_options_destroy($0) }
+        rocksdb_options_destroy(options)
+        // The table options own the filter policy once it is set on them.
+        _ = filter
+        rocksdb_block_based_options_destroy(tableOptions)
+        rocksdb_cache_destroy(cache)
+    }
+
+    deinit { close() }
+
+    var isOpen: Bool { db != nil }
+
+    /// Closes the database. Every iterator and batch must be gone; callers stop their writers first.
+    func close() {
+        guard let handle = db else { return }
+        families.forEach { rocksdb_column_family_handle_destroy($0) }
+        families = []
+        rocksdb_close(handle)
+        db = nil
+        Self.destroyOptions(options, familyOptions, tableOptions, cache, filter, writeBuffered, writeSynced, readOptions)
+    }
+
+    private var handle: OpaquePointer {
+        guard let db else { preconditionFailure("RocksDB used after close") }
+        return db
+    }
+
+    func family(_ family: Family) -> OpaquePointer { families[family.rawValue] }
+
+    func get(_ family: Family, _ key: [UInt8]) throws(RocksDBError) -> [UInt8]? {
+        let slice = try RocksDBError.check("get") { error in
+            key.withUnsafeBufferPointer { key in
+                key.withMemoryRebound(to: CChar.self) { key in
+                    rocksdb_get_pinned_cf(handle, readOptions, self.family(family), key.baseAddress, key.count, error)
+                }
+            }
+        }
+        guard let slice else { return nil }
+        defer { rocksdb_pinnableslice_destroy(slice) }
+        var length = 0
+        guard let value = rocksdb_pinnableslice_value(slice, &length) else { return nil }
+        return Array(UnsafeRawBufferPointer(start: value, count: length))
+    }
+
+    func put(_ family: Family, _ key: [UInt8], _ value: [UInt8], sync: Bool) throws(RocksDBError) {
+        let batch = WriteBatch()
+        batch.put(family, key, value, in: self)
+        try write(batch, sync: sync)
+    }
+
+    func write(_ batch: WriteBatch, sync: Bool) throws(RocksDBError) {
+        try RocksDBError.check(sync ? "write(sync)" : "write") { error in
+            rocksdb_write(handle, sync ? writeSynced : writeBuffered, batch.handle, error)
+        }
+    }
+
+    /// An iterator over `family` restricted to keys in `[lower, upper)`.
+    func iterator(_ family: Family, lower: [UInt8], upper: [UInt8]) -> Iterator {
+        Iterator(db: handle, family: self.family(family), lower: lower, upper: upper)
+    }
+
+    func property(_ name: String, family: Family? = nil) -> String? {
+        let value: UnsafeMutablePointer<CChar>?
+        if let family {
+            value = rocksdb_property_value_cf(handle, self.family(family), name)
+        } else {
+            value = rocksdb_property_value(handle, name)
+        }
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return String(cString: value)
+    }
+}

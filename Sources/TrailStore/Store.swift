@@ -1,0 +1,340 @@
+import Foundation
+import Logging
+import Synchronization
+public import TrailCore
+
+/// Trail's sharded, append-only, causally ordered event log on RocksDB.
+///
+/// Open one `Store` per data directory (RocksDB's lock file refuses a second
+/// process). Appends from any number of tasks are grouped per shard into one
+/// RocksDB write batch; reads and subscriptions run concurrently with them.
+///
+/// ```swift
+/// let store = try Store(directory: "/var/lib/trail")
+/// let event = try Event(namespace: Namespace("chat/room-1"), timestamp: store.now(),
+///                       type: "message", payload: Array("hi".utf8))
+/// let result = try await store.append(event)
+/// for try await stored in store.subscribe(Namespace("chat/room-1")) { print(stored.position) }
+/// ```
+public final class Store: Sendable {
+    /// Data directory format written by this build; a directory with another is refused.
+    public static let formatVersion: UInt32 = 1
+    static let identityFileName = "relay.key"
+    static let databaseDirectoryName = "rocksdb"
+
+    public let directory: String
+    /// This relay's Ed25519 key: its origin identity, kept in `relay.key`.
+    public let identity: SigningKey
+    public var relayID: RelayID { identity.publicKey }
+    public let configuration: StoreConfiguration
+    public let shardCount: Int
+
+    let database: Database
+    let namespaceRegistry: NamespaceRegistry
+    let originRegistry: OriginRegistry
+    let signals = CommitSignals()
+    let shards: [ShardWriter]
+    let localOrigin: UInt32
+    private let clock: Mutex<HybridClock>
+    private let isClosed = Mutex(false)
+
+    /// Opens (creating if absent) the data directory at `directory`.
+    public init(directory: String, configuration: StoreConfiguration = StoreConfiguration()) throws {
+        self.directory = directory
+        self.configuration = configuration
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        identity = try Self.loadOrCreateIdentity(directory: directory)
+        var tuning = DatabaseTuning()
+        tuning.blockCacheBytes = configuration.blockCacheBytes
+        tuning.logWriteBufferBytes = configuration.writeBufferBytes
+        let database: Database
+        do {
+            database = try Database(path: directory + "/" + Self.databaseDirectoryName, tuning: tuning)
+        } catch {
+            throw StoreError.rocksDB(error)
+        }
+        self.database = database
+        let sync = configuration.durability == .synced
+        shardCount = try Self.checkFormat(database, requestedShards: configuration.shardCount, sync: sync)
+        namespaceRegistry = try NamespaceRegistry(database: database, shardCount: shardCount, sync: sync)
+        originRegistry = try OriginRegistry(database: database, sync: sync)
+        localOrigin = try originRegistry.intern(identity.publicKey)
+        var shards = [ShardWriter]()
+        for shard in 0..<shardCount {
+            shards.append(try ShardWriter(
+                shard: shard, database: database, namespaces: namespaceRegistry, origins: originRegistry,
+                signals: signals, configuration: configuration, localOrigin: localOrigin))
+        }
+        self.shards = shards
+        clock = Mutex(HybridClock())
+        configuration.logger.info("store open", metadata: [
+            "directory": "\(directory)", "relay": "\(identity.publicKey.hex.prefix(16))",
+            "shards": "\(shardCount)", "durability": "\(configuration.durability)"])
+    }
+
+    private static func loadOrCreateIdentity(directory: String) throws -> SigningKey {
+        let path = directory + "/" + identityFileName
+        if FileManager.default.fileExists(atPath: path) {
+            let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard let seed = Hex.decode(text), seed.count == SigningKey.seedByteCount else {
+                throw StoreError.incompatibleDirectory("\(path) does not hold a 64-digit hex Ed25519 seed")
+            }
+            return try SigningKey(seed: seed)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let key = SigningKey.generate(using: &generator)
+        let temporary = path + ".tmp"
+        guard FileManager.default.createFile(
+            atPath: temporary, contents: Data((Hex.encode(key.seed) + "\n").utf8),
+            attributes: [.posixPermissions: 0o600]) else {
+            throw StoreError.incompatibleDirectory("cannot write \(temporary)")
+        }
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: temporary))
+        try handle.synchronize()
+        try handle.close()
+        guard rename(temporary, path) == 0 else { throw StoreError.incompatibleDirectory("cannot rename \(temporary) to \(path)") }
+        return key
+    }
+
+    private static func checkFormat(_ database: Database, requestedShards: Int, sync: Bool) throws(StoreError) -> Int {
+        do {
+            if let version = try database.get(.meta, Keys.formatVersion) {
+                let found = version.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                guard version.count == 4, found == formatVersion else {
+                    throw StoreError.incompatibleDirectory("format version \(found); this build reads \(formatVersion)")
+                }
+                guard let shards = try database.get(.meta, Keys.shardCount), shards.count == 2 else {
+                    throw StoreError.corrupt(what: "meta", detail: "shard count missing")
+                }
+                return Int(shards.reduce(UInt16(0)) { $0 << 8 | UInt16($1) })
+            }
+            var version = ByteWriter()
+            version.write(formatVersion)
+            var shards = ByteWriter()
+            shards.write(UInt16(requestedShards))
+            let batch = WriteBatch()
+            batch.put(.meta, Keys.formatVersion, version.bytes, in: database)
+            batch.put(.meta, Keys.shardCount, shards.bytes, in: database)
+            try database.write(batch, sync: true)
+            return requestedShards
+        } catch let error as RocksDBError {
+            throw .rocksDB(error)
+        } catch {
+            throw error as! StoreError
+        }
+    }
+
+    /// Stops the shard writers after their queued appends commit, wakes every
+    /// subscriber (their sequences end), and closes RocksDB.
+    public func close() {
+        let wasClosed = isClosed.withLock { closed in
+            defer { closed = true }
+            return closed
+        }
+        guard !wasClosed else { return }
+        shards.forEach { $0.stop() }
+        signals.close()
+        database.close()
+        configuration.logger.info("store closed", metadata: ["directory": "\(directory)"])
+    }
+
+    deinit { close() }
+
+    var closed: Bool { isClosed.withLock { $0 } }
+
+    /// A hybrid-clock reading for a new local event.
+    public func now() -> HybridTimestamp {
+        let physical = configuration.clock()
+        return clock.withLock { $0.now(physicalMilliseconds: physical) }
+    }
+
+    // MARK: Appending
+
+    /// Appends one event accepted by this relay (its origin). Returns once the
+    /// group holding it has committed with the configured durability.
+    public func append(_ event: Event) async throws -> AppendResult {
+        try await append(contentsOf: [event])[0]
+    }
+
+    /// Appends events accepted by this relay; results are in the same order.
+    public func append(contentsOf events: [Event]) async throws -> [AppendResult] {
+        try await submit(events.map { ($0, nil) })
+    }
+
+    /// An event that another relay accepted first, with its `(origin, originSeq)`.
+    public struct Replicated: Sendable {
+        public let event: Event
+        public let origin: RelayID
+        public let originSeq: UInt64
+
+        public init(event: Event, origin: RelayID, originSeq: UInt64) {
+            self.event = event
+            self.origin = origin
+            self.originSeq = originSeq
+        }
+    }
+
+    /// Applies events from other relays (replication, import). Each enters the
+    /// log only after its parents and its origin predecessor; until then it is
+    /// pending. Idempotent: applying a held event answers `duplicate`.
+    public func apply(contentsOf events: [Replicated]) async throws -> [AppendResult] {
+        var items = [(Event, (RelayID, UInt64)?)]()
+        items.reserveCapacity(events.count)
+        for replicated in events {
+            guard replicated.originSeq >= 1 else {
+                throw StoreError.invalidEvent("event \(replicated.event.id) has originSeq 0; origin sequences start at 1")
+            }
+            items.append((replicated.event, (replicated.origin, replicated.originSeq)))
+        }
+        return try await submit(items)
+    }
+
+    public func apply(_ event: Event, origin: RelayID, originSeq: UInt64) async throws -> AppendResult {
+        try await apply(contentsOf: [Replicated(event: event, origin: origin, originSeq: originSeq)])[0]
+    }
+
+    private func submit(_ events: [(Event, (RelayID, UInt64)?)]) async throws -> [AppendResult] {
+        guard !closed else { throw StoreError.closed }
+        guard !events.isEmpty else { return [] }
+        var perShard = [Int: [(index: Int, item: ShardWriter.Item)]]()
+        for (index, (event, origin)) in events.enumerated() {
+            try validate(event)
+            let entry = try namespaceRegistry.intern(event.namespace)
+            let originIndex = try origin.map { (try originRegistry.intern($0.0), $0.1) }
+            perShard[Int(entry.shard), default: []].append(
+                (index, ShardWriter.Item(event: event, namespace: entry.number, origin: originIndex.map { (index: $0.0, originSeq: $0.1) })))
+        }
+        if perShard.count == 1, let (shard, items) = perShard.first {
+            return try await send(items.map(\.item), to: shards[shard])
+        }
+        var results = [AppendResult?](repeating: nil, count: events.count)
+        try await withThrowingTaskGroup(of: [(Int, AppendResult)].self) { group in
+            for (shard, items) in perShard {
+                let writer = shards[shard]
+                group.addTask {
+                    let answers = try await self.send(items.map(\.item), to: writer)
+                    return Array(zip(items.map(\.index), answers))
+                }
+            }
+            for try await answers in group {
+                for (index, answer) in answers { results[index] = answer }
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private func send(_ items: [ShardWriter.Item], to writer: ShardWriter) async throws -> [AppendResult] {
+        try await withCheckedThrowingContinuation { continuation in
+            writer.enqueue(.append(items, continuation))
+        }
+    }
+
+    private func validate(_ event: Event) throws {
+        guard event.payload.count <= configuration.limits.payloadBytesMax else {
+            throw StoreError.invalidEvent("event \(event.id.short) payload is \(event.payload.count) bytes; limit is \(configuration.limits.payloadBytesMax)")
+        }
+        switch event.signatureStatus {
+        case .unsigned, .valid: break
+        case .invalid: throw StoreError.invalidEvent("event \(event.id.short) signature does not verify against its author")
+        case .signedWithoutAuthor: throw StoreError.invalidEvent("event \(event.id.short) is signed but names no author")
+        }
+    }
+
+    // MARK: Retention
+
+    public func setRetention(_ retention: Retention, for namespace: Namespace) async throws {
+        let entry = try namespaceRegistry.intern(namespace)
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            shards[Int(entry.shard)].enqueue(.setRetention(entry.number, retention, continuation))
+        }
+    }
+
+    /// Trims the namespace through `position` (or by its retention policy when
+    /// nil). Returns the trim point: positions up to it are gone.
+    @discardableResult
+    public func trim(_ namespace: Namespace, through position: UInt64? = nil) async throws -> UInt64 {
+        guard let entry = namespaceRegistry.lookup(namespace) else { throw StoreError.unknownNamespace(namespace) }
+        return try await withCheckedThrowingContinuation { continuation in
+            shards[Int(entry.shard)].enqueue(.trim(entry.number, position, continuation))
+        }
+    }
+
+    /// Applies every namespace's retention policy now (age limits need this
+    /// when a namespace receives no appends). A server calls it on a timer.
+    public func enforceRetention() async throws {
+        for (namespace, entry) in namespaceRegistry.all {
+            let state = shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+            if let state, !state.retention.keepsAll { try await trim(namespace) }
+        }
+    }
+
+    // MARK: State
+
+    func state(of namespace: Namespace) -> NamespaceState? {
+        guard let entry = namespaceRegistry.lookup(namespace) else { return nil }
+        return shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+    }
+
+    func vector(from indexed: [UInt32: UInt64]) -> VersionVector {
+        let origins = originRegistry.snapshot
+        var vector = VersionVector()
+        for (index, seq) in indexed { vector.advance(origin: origins[Int(index)], to: seq) }
+        return vector
+    }
+
+    /// The namespace's version vector: exactly the events held (including trimmed ones).
+    public func vector(of namespace: Namespace) -> VersionVector {
+        state(of: namespace).map { vector(from: $0.vector) } ?? VersionVector()
+    }
+
+    public func shard(of namespace: Namespace) -> Int {
+        NamespaceRegistry.shard(of: namespace, shardCount: shardCount)
+    }
+
+    public func info(_ namespace: Namespace) throws -> NamespaceInfo? {
+        guard let entry = namespaceRegistry.lookup(namespace) else { return nil }
+        let state = shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+            ?? NamespaceState(number: entry.number, namespace: namespace, shard: entry.shard)
+        return NamespaceInfo(
+            namespace: namespace, number: entry.number, shard: Int(entry.shard),
+            eventCount: state.eventCount, byteCount: state.byteCount,
+            firstPosition: state.eventCount > 0 ? state.trimmedThrough + 1 : nil,
+            lastPosition: state.lastPosition, trimmedThrough: state.trimmedThrough,
+            vector: vector(from: state.vector), retention: state.retention,
+            pendingCount: try pending(in: namespace).count)
+    }
+
+    /// Every namespace with its statistics, sorted by name.
+    public func namespaces(prefix: String = "") throws -> [NamespaceInfo] {
+        try namespaceRegistry.all.map(\.0).filter { $0.hasPrefix(prefix) }.sorted().compactMap { try info($0) }
+    }
+
+    /// Events of the namespace waiting for a dependency, as stored on disk.
+    public func pending(in namespace: Namespace) throws -> [Event] {
+        guard let entry = namespaceRegistry.lookup(namespace) else { return [] }
+        let prefix = Keys.namespacePrefix(shard: entry.shard, namespace: entry.number)
+        let iterator = database.iterator(.pending, lower: prefix, upper: Keys.successor(of: prefix))
+        var events = [Event]()
+        while iterator.isValid {
+            do {
+                let record = try PendingRecord.decode(iterator.value)
+                events.append(try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling)))
+            } catch {
+                throw StoreError.corrupt(what: "pending event in \(namespace)", detail: "\(error)")
+            }
+            iterator.next()
+        }
+        try iterator.checkError()
+        return events
+    }
+
+    /// RocksDB's own statistics text (`rocksdb.stats`).
+    public var rocksDBStatistics: String { database.property("rocksdb.stats") ?? "" }
+
+    /// RocksDB's estimate of live data bytes on disk.
+    public var diskByteCount: UInt64 {
+        Family.allCases.reduce(0) { total, family in
+            total + (UInt64(database.property("rocksdb.total-sst-files-size", family: family) ?? "0") ?? 0)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import TrailCore
+import TrailStore
+
+@Suite struct AppendTests {
+    @Test func appendedEventsGetDensePositionsAndAreReadableByID() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        var ids = [EventID]()
+        for index in 0..<10 {
+            let result = try await store.append(makeEvent("chat/room", index))
+            guard case .appended(let placement) = result.outcome else { Issue.record("\(result)"); return }
+            #expect(placement.position == UInt64(index + 1))
+            #expect(placement.origin == store.relayID)
+            #expect(placement.originSeq == UInt64(index + 1))
+            ids.append(result.id)
+        }
+        for (index, id) in ids.enumerated() {
+            let stored = try #require(try store.event(id: id))
+            #expect(stored.position == UInt64(index + 1))
+        }
+        #expect(try store.readAll("chat/room").map(\.id) == ids)
+        #expect(store.vector(of: try Namespace("chat/room")) == VersionVector([store.relayID: 10]))
+        #expect(try store.check(Namespace("chat/room")).isEmpty)
+    }
+
+    @Test func appendingAHeldEventAgainSaysDuplicateAndWhere() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let event = try makeEvent("auction/task-1", 1)
+        let first = try await store.append(event)
+        let again = try await store.append(contentsOf: [event, event])
+        #expect(again.allSatisfy { $0.outcome == .duplicate(first.placement!) })
+        #expect(try store.readAll("auction/task-1").count == 1)
+    }
+
+    @Test func eventsSurviveReopenAndNumberingContinues() async throws {
+        let directory = TemporaryDirectory()
+        var store = try Store(directory: directory.path, configuration: StoreConfiguration(durability: .synced))
+        let relay = store.relayID
+        _ = try await store.append(contentsOf: (0..<5).map { try makeEvent("ns", $0) })
+        store.close()
+        store = try Store(directory: directory.path)
+        defer { store.close() }
+        #expect(store.relayID == relay)
+        let next = try await store.append(makeEvent("ns", 5))
+        #expect(next.placement?.position == 6)
+        #expect(next.placement?.originSeq == 6)
+        #expect(try store.check(Namespace("ns")).isEmpty)
+    }
+
+    @Test func concurrentAppendersLeaveEveryNamespaceDenseAndTheVectorEqualToTheLog() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(shardCount: 4))
+        defer { store.close() }
+        let taskCount = 200
+        let perTask = 25
+        let namespaceCount = 40
+        let results = try await withThrowingTaskGroup(of: [AppendResult].self) { group in
+            for task in 0..<taskCount {
+                group.addTask {
+                    var results = [AppendResult]()
+                    for index in 0..<perTask {
+                        let event = try makeEvent("load/ns-\((task + index) % namespaceCount)", task * 1000 + index)
+                        if index % 5 == 0 {
+                            results += try await store.append(contentsOf: [event, try makeEvent("load/batch-\(task % 7)", task * 1000 + index)])
+                        } else {
+                            results.append(try await store.append(event))
+                        }
+                    }
+                    return results
+                }
+            }
+            return try await group.reduce(into: [AppendResult]()) { $0 += $1 }
+        }
+        #expect(results.allSatisfy { if case .appended = $0.outcome { true } else { false } })
+        var total: UInt64 = 0
+        for info in try store.namespaces(prefix: "load") {
+            #expect(try store.check(info.namespace).isEmpty, "\(info.namespace)")
+            #expect(info.vector.total == info.lastPosition)
+            #expect(info.eventCount == info.lastPosition)
+            let positions = try store.readAll(info.namespace.name).map(\.position)
+            #expect(positions == Array(1...info.lastPosition))
+            total += info.eventCount
+        }
+        #expect(total == UInt64(results.count))
+        for result in results { #expect(try store.event(id: result.id)?.position == result.placement?.position) }
+    }
+
+    @Test func anOversizedPayloadIsRefusedAndNothingIsStored() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(limits: EventLimits(payloadBytesMax: 64)))
+        defer { store.close() }
+        _ = try await store.append(makeEvent("ns", 0))
+        let big = try Event(namespace: Namespace("ns"), timestamp: .zero, type: "t", payload: [UInt8](repeating: 1, count: 65))
+        await #expect(throws: StoreError.self) { try await store.append(big) }
+        #expect(try store.readAll("ns").count == 1)
+    }
+
+    @Test func aForgedSignatureIsRefused() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let author = try SigningKey(seed: [UInt8](repeating: 3, count: 32))
+        let other = try SigningKey(seed: [UInt8](repeating: 4, count: 32))
+        let honest = try Event(namespace: Namespace("rep"), author: author.publicKey, timestamp: .zero, type: "vouch", payload: [1])
+        _ = try await store.append(honest.signed(by: author))
+        let forgedBytes = try Event(namespace: Namespace("rep"), author: other.publicKey, timestamp: .zero, type: "vouch", payload: [2])
+            .signed(by: other).encoded
+        // Swap in the honest author's key: the signature no longer matches.
+        var bytes = forgedBytes
+        bytes.replaceSubrange(1 + 1 + 3 + 1..<1 + 1 + 3 + 1 + 32, with: author.publicKey.bytes)
+        let forged = try Event(decoding: bytes)
+        await #expect(throws: StoreError.self) { try await store.append(forged) }
+        #expect(try store.readAll("rep").count == 1)
+    }
+}

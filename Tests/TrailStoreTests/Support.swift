@@ -1,0 +1,54 @@
+import Foundation
+import TrailCore
+import TrailStore
+
+/// A data directory under the system's temporary folder, removed when the test ends.
+final class TemporaryDirectory: Sendable {
+    let path: String
+
+    init(_ label: String = "store") {
+        path = NSTemporaryDirectory() + "trail-test-\(label)-\(UUID().uuidString.prefix(8))"
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A small deterministic generator (SplitMix64) so a failing seed replays exactly.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func makeEvent(
+    _ namespace: String, _ index: Int, parents: [EventID] = [], type: String = "note", timestamp: UInt64? = nil
+) throws -> Event {
+    try Event(
+        namespace: Namespace(namespace),
+        timestamp: HybridTimestamp(physicalMilliseconds: timestamp ?? 1_700_000_000_000 + UInt64(index), logical: 0),
+        parents: parents, type: type, payload: Array("event \(index) of \(namespace)".utf8))
+}
+
+func relayKey(_ byte: UInt8) -> RelayID {
+    try! SigningKey(seed: [UInt8](repeating: byte, count: 32)).publicKey
+}
+
+extension Store {
+    /// Every event of the namespace in log order, read page by page.
+    func readAll(_ namespace: String) throws -> [StoredEvent] {
+        var events = [StoredEvent]()
+        var cursor: Cursor?
+        while true {
+            let page = try read(Namespace(namespace), after: cursor, limit: 500)
+            events += page.events
+            cursor = page.cursor
+            if page.isAtEnd { return events }
+        }
+    }
+}
