@@ -245,7 +245,7 @@ public final class Store: Sendable {
     public func setRetention(_ retention: Retention, for namespace: Namespace) async throws {
         let entry = try namespaceRegistry.intern(namespace)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            shards[Int(entry.shard)].enqueue(.setRetention(entry.number, retention, continuation))
+            shards[Int(entry.shard)].enqueue(.setRetention(entry.number, namespace, retention, continuation))
         }
     }
 

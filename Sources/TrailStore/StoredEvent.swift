@@ -1,7 +1,7 @@
 public import TrailCore
 
 /// An event as it sits in this relay's log.
-public struct StoredEvent: Sendable, Hashable {
+public struct StoredEvent: Sendable, Hashable, CustomStringConvertible {
     public let event: Event
     /// Dense from 1 in this relay's log of the namespace.
     public let position: UInt64
@@ -17,6 +17,7 @@ public struct StoredEvent: Sendable, Hashable {
     }
 
     public var id: EventID { event.id }
+    public var description: String { "@\(position) \(event) origin \(origin.hex.prefix(8))/\(originSeq)" }
 }
 
 /// Where an event landed.
@@ -70,7 +71,7 @@ public struct NamespaceInfo: Sendable, Hashable {
 }
 
 /// A page of events read from a cursor.
-public struct Page: Sendable {
+public struct Page: Sendable, CustomStringConvertible {
     public let events: [StoredEvent]
     /// Resume here on this relay.
     public let cursor: Cursor
@@ -79,6 +80,10 @@ public struct Page: Sendable {
     /// The log's last position when the page was read; equal to the cursor's
     /// position when the reader has caught up.
     public let lastPosition: UInt64
+
+    public var description: String {
+        "Page(\(events.count) events, cursor \(cursor), last \(lastPosition))"
+    }
 
     public var isAtEnd: Bool {
         if case .position(_, let position) = cursor { return position >= lastPosition }

@@ -3,7 +3,7 @@
 /// Immutable. Its `id` is SHA-256 of its canonical encoding without the
 /// signature (see `Docs/FORMAT.md`), computed once when the event is built
 /// or decoded.
-public struct Event: Hashable, Sendable {
+public struct Event: Hashable, Sendable, CustomStringConvertible {
     public let namespace: Namespace
     /// The Ed25519 key of the agent that wrote it, or nil for an anonymous event.
     public let author: PublicKey?
@@ -106,6 +106,10 @@ public struct Event: Hashable, Sendable {
     }
 
     public var encodedByteCount: Int { body.count + 1 + (signature == nil ? 0 : Signature.byteCount) }
+
+    public var description: String {
+        "Event(\(id.short) \(namespace) \(type) at \(timestamp), \(parents.count) parents, \(payload.count) bytes\(signature == nil ? "" : ", signed"))"
+    }
 
     /// Decodes untrusted bytes. Never traps: every bad input is a `DecodeError`.
     public init(decoding bytes: [UInt8], limits: EventLimits = .default) throws(DecodeError) {

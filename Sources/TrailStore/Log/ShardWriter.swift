@@ -23,7 +23,7 @@ final class ShardWriter: @unchecked Sendable {
 
     enum Job {
         case append([Item], CheckedContinuation<[AppendResult], any Error>)
-        case setRetention(UInt32, Retention, CheckedContinuation<Void, any Error>)
+        case setRetention(UInt32, Namespace, Retention, CheckedContinuation<Void, any Error>)
         /// Trims through a position, or by the retention policy when nil.
         case trim(UInt32, UInt64?, CheckedContinuation<UInt64, any Error>)
         /// Re-examines every pending event (after open, in case a dependency is held).
@@ -37,7 +37,7 @@ final class ShardWriter: @unchecked Sendable {
         func fail(_ error: any Error) {
             switch self {
             case .append(_, let continuation): continuation.resume(throwing: error)
-            case .setRetention(_, _, let continuation): continuation.resume(throwing: error)
+            case .setRetention(_, _, _, let continuation): continuation.resume(throwing: error)
             case .trim(_, _, let continuation): continuation.resume(throwing: error)
             case .recheckPending: break
             }
@@ -229,8 +229,10 @@ final class ShardWriter: @unchecked Sendable {
                 } catch {
                     results.append(.failure(error))
                 }
-            case .setRetention(let number, let retention, _):
-                namespaces[number]?.retention = retention
+            case .setRetention(let number, let namespace, let retention, _):
+                var state = state(number, namespace)
+                state.retention = retention
+                namespaces[number] = state
                 group.touched.insert(number)
                 results.append(.success([]))
             case .trim(let number, let through, _):
@@ -248,23 +250,19 @@ final class ShardWriter: @unchecked Sendable {
                 results.append(.success([]))
             }
         }
-        for number in group.touched {
-            guard let state = namespaces[number], !state.retention.keepsAll else { continue }
-            do throws(StoreError) { _ = try trim(number, through: nil, group) } catch {
-                logger.error("retention failed", metadata: ["namespace": "\(state.namespace)", "error": "\(error)"])
-            }
-        }
-        for number in group.touched {
-            let state = namespaces[number]!
-            // Vector = held set: each event has one (origin, originSeq) and originSeqs are dense.
-            precondition(state.vector.values.reduce(0, +) == state.lastPosition,
-                         "vector \(state.vector) disagrees with last position \(state.lastPosition) of \(state.namespace)")
-            group.batch.put(.state, Keys.state(shard: state.shard, namespace: number), state.encoded, in: database)
-        }
-
         do {
-            if group.batch.count > 0 {
-                try database.write(group.batch, sync: configuration.durability == .synced)
+            try write(group)
+            // Retention reads the log, so it runs on what this group committed,
+            // as a second batch, before any appender hears back.
+            let retained = group.touched.filter { namespaces[$0].map { !$0.retention.keepsAll } ?? false }
+            if !retained.isEmpty {
+                let retention = Group()
+                for number in retained {
+                    do throws(StoreError) { _ = try trim(number, through: nil, retention) } catch {
+                        logger.error("retention failed", metadata: ["namespace": "\(namespaces[number]!.namespace)", "error": "\(error)"])
+                    }
+                }
+                try write(retention)
             }
         } catch {
             logger.error("group commit failed; reloading shard state", metadata: ["error": "\(error)", "events": "\(group.placed.count)"])
@@ -282,7 +280,7 @@ final class ShardWriter: @unchecked Sendable {
         for (job, result) in zip(jobs, results) {
             switch (job, result) {
             case (.append(_, let continuation), .success(let answers)): continuation.resume(returning: answers)
-            case (.setRetention(_, _, let continuation), .success): continuation.resume()
+            case (.setRetention(_, _, _, let continuation), .success): continuation.resume()
             case (.trim(_, _, let continuation), .success):
                 continuation.resume(returning: trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
@@ -293,6 +291,20 @@ final class ShardWriter: @unchecked Sendable {
         for number in touched {
             signals.notify(namespace: namespaces[number]!.namespace, lastPosition: namespaces[number]!.lastPosition)
         }
+    }
+
+    /// Adds each touched namespace's state to the batch, checks the vector
+    /// invariant, and commits with the configured durability.
+    private func write(_ group: Group) throws(RocksDBError) {
+        for number in group.touched {
+            let state = namespaces[number]!
+            // Vector = held set: each event has one (origin, originSeq) and originSeqs are dense.
+            precondition(state.vector.values.reduce(0, +) == state.lastPosition,
+                         "vector \(state.vector) disagrees with last position \(state.lastPosition) of \(state.namespace)")
+            group.batch.put(.state, Keys.state(shard: state.shard, namespace: number), state.encoded, in: database)
+        }
+        guard group.batch.count > 0 else { return }
+        try database.write(group.batch, sync: configuration.durability == .synced)
     }
 
     private func reloadAfterFailure() {
@@ -341,9 +353,9 @@ final class ShardWriter: @unchecked Sendable {
         return nil
     }
 
-    private func state(_ number: UInt32, for event: Event) -> NamespaceState {
+    private func state(_ number: UInt32, _ namespace: Namespace) -> NamespaceState {
         if let state = namespaces[number] { return state }
-        let state = NamespaceState(number: number, namespace: event.namespace, shard: UInt16(shard))
+        let state = NamespaceState(number: number, namespace: namespace, shard: UInt16(shard))
         namespaces[number] = state
         return state
     }
@@ -354,7 +366,7 @@ final class ShardWriter: @unchecked Sendable {
             return AppendResult(id: event.id, outcome: .duplicate(try placement(record)))
         }
         if pending.contains(event.id) { return AppendResult(id: event.id, outcome: .pending) }
-        let namespace = state(item.namespace, for: event)
+        let namespace = state(item.namespace, event.namespace)
         if let (origin, originSeq) = item.origin, originSeq <= namespace.vector[origin] ?? 0 {
             // This (origin, originSeq) is taken by a different event: either the origin
             // equivocated, or retention already trimmed it.

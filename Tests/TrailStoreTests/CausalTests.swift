@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+import TrailCore
+import TrailStore
+
+/// A history made on other relays: events from several origins, each with
+/// parents among earlier events, as replication would deliver them.
+struct History {
+    var events: [Store.Replicated] = []
+
+    init(seed: UInt64, namespace: String, origins: [RelayID], count: Int) throws {
+        var generator = SeededGenerator(seed: seed)
+        var seqs = [RelayID: UInt64]()
+        var ids = [EventID]()
+        for index in 0..<count {
+            let origin = origins[Int.random(in: 0..<origins.count, using: &generator)]
+            let parentCount = ids.isEmpty ? 0 : Int.random(in: 0...min(3, ids.count), using: &generator)
+            let parents = (0..<parentCount).map { _ in ids[Int.random(in: max(0, ids.count - 20)..<ids.count, using: &generator)] }
+            let event = try makeEvent(namespace, index, parents: parents)
+            seqs[origin, default: 0] += 1
+            events.append(Store.Replicated(event: event, origin: origin, originSeq: seqs[origin]!))
+            ids.append(event.id)
+        }
+    }
+}
+
+/// Asserts the log order respects every parent and every origin predecessor.
+func expectCausalOrder(_ log: [StoredEvent], sourceLocation: SourceLocation = #_sourceLocation) {
+    var seen = Set<EventID>()
+    var lastSeq = [RelayID: UInt64]()
+    for stored in log {
+        for parent in stored.event.parents {
+            #expect(seen.contains(parent), "parent \(parent.short) after child at \(stored.position)", sourceLocation: sourceLocation)
+        }
+        #expect(stored.originSeq == (lastSeq[stored.origin] ?? 0) + 1, "origin order broken at \(stored.position)", sourceLocation: sourceLocation)
+        lastSeq[stored.origin] = stored.originSeq
+        seen.insert(stored.id)
+    }
+}
+
+@Suite struct CausalTests {
+    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    func eventsDeliveredInAnyOrderEnterTheLogInCausalOrder(seed: UInt64) async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let origins = [relayKey(1), relayKey(2), relayKey(3)]
+        let history = try History(seed: seed, namespace: "doc/shared", origins: origins, count: 300)
+        var generator = SeededGenerator(seed: seed &* 31)
+        // Shuffled, reversed in part, and with a fifth of the events delivered twice.
+        var delivery = history.events.shuffled(using: &generator)
+        delivery += history.events.filter { _ in Int.random(in: 0..<5, using: &generator) == 0 }
+        delivery.shuffle(using: &generator)
+        var index = 0
+        while index < delivery.count {
+            let size = Int.random(in: 1...40, using: &generator)
+            _ = try await store.apply(contentsOf: Array(delivery[index..<min(index + size, delivery.count)]))
+            index += size
+        }
+        let log = try store.readAll("doc/shared")
+        #expect(log.count == history.events.count, "seed \(seed)")
+        #expect(Set(log.map(\.id)) == Set(history.events.map(\.event.id)))
+        expectCausalOrder(log)
+        #expect(try store.pending(in: Namespace("doc/shared")).isEmpty)
+        #expect(try store.check(Namespace("doc/shared")).isEmpty)
+        var expected = VersionVector()
+        for replicated in history.events { expected.advance(origin: replicated.origin, to: replicated.originSeq) }
+        #expect(store.vector(of: try Namespace("doc/shared")) == expected)
+    }
+
+    @Test func aChildWaitsDurablyForItsParentAcrossReopen() async throws {
+        let directory = TemporaryDirectory()
+        let origin = relayKey(9)
+        let parent = try makeEvent("ckpt", 0)
+        let child = try makeEvent("ckpt", 1, parents: [parent.id])
+        do {
+            let store = try Store(directory: directory.path, configuration: StoreConfiguration(durability: .synced))
+            let result = try await store.apply(child, origin: origin, originSeq: 2)
+            #expect(result.outcome == .pending)
+            #expect(try store.readAll("ckpt").isEmpty)
+            #expect(try store.pending(in: Namespace("ckpt")).map(\.id) == [child.id])
+            store.close()
+        }
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        #expect(try store.pending(in: Namespace("ckpt")).map(\.id) == [child.id])
+        #expect(try await store.apply(child, origin: origin, originSeq: 2).outcome == .pending)
+        let result = try await store.apply(parent, origin: origin, originSeq: 1)
+        #expect(result.placement?.position == 1)
+        #expect(try store.readAll("ckpt").map(\.id) == [parent.id, child.id])
+        #expect(try store.pending(in: Namespace("ckpt")).isEmpty)
+        #expect(try store.check(Namespace("ckpt")).isEmpty)
+    }
+
+    @Test func aLocalEventWithAMissingParentIsPendingAndNumberedOnEntry() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let remoteParent = try makeEvent("task/lead", 0)
+        let local = try makeEvent("task/lead", 1, parents: [remoteParent.id])
+        #expect(try await store.append(local).outcome == .pending)
+        _ = try await store.apply(remoteParent, origin: relayKey(5), originSeq: 1)
+        let stored = try #require(try store.event(id: local.id))
+        #expect(stored.position == 2)
+        #expect(stored.origin == store.relayID)
+        #expect(stored.originSeq == 1)
+    }
+
+    @Test func aDifferentEventClaimingAHeldOriginSeqIsAConflict() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let origin = relayKey(7)
+        let first = try makeEvent("ns", 0)
+        _ = try await store.apply(first, origin: origin, originSeq: 1)
+        let imposter = try makeEvent("ns", 1)
+        #expect(try await store.apply(imposter, origin: origin, originSeq: 1).outcome == .conflict(existing: first.id))
+        #expect(try store.readAll("ns").count == 1)
+    }
+}
