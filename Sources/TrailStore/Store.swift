@@ -38,32 +38,49 @@ public final class Store: Sendable {
     private let clock: Mutex<HybridClock>
     private let isClosed = Mutex(false)
 
-    /// Opens (creating if absent) the data directory at `directory`.
-    public init(directory: String, configuration: StoreConfiguration = StoreConfiguration()) throws {
+    public enum Mode: Sendable {
+        /// The one process that appends; creates the directory if absent.
+        case primary
+        /// Read-only beside a primary in another process (RocksDB's secondary
+        /// instance): sees what the primary committed as of the last `refresh()`.
+        case secondary
+    }
+
+    public let mode: Mode
+
+    /// Opens (creating if absent, as primary) the data directory at `directory`.
+    public init(directory: String, configuration: StoreConfiguration = StoreConfiguration(), mode: Mode = .primary) throws {
         self.directory = directory
         self.configuration = configuration
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        self.mode = mode
+        let writable = mode == .primary
+        if writable {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } else if !FileManager.default.fileExists(atPath: directory + "/" + Self.identityFileName) {
+            throw StoreError.incompatibleDirectory("\(directory) is not a Trail data directory (no \(Self.identityFileName))")
+        }
         identity = try Self.loadOrCreateIdentity(directory: directory)
         var tuning = DatabaseTuning()
         tuning.blockCacheBytes = configuration.blockCacheBytes
         tuning.logWriteBufferBytes = configuration.writeBufferBytes
         let database: Database
         do {
-            database = try Database(path: directory + "/" + Self.databaseDirectoryName, tuning: tuning)
+            let secondary = writable ? nil : NSTemporaryDirectory() + "trail-secondary-\(getpid())-\(UUID().uuidString.prefix(8))"
+            database = try Database(path: directory + "/" + Self.databaseDirectoryName, tuning: tuning, secondaryPath: secondary)
         } catch {
             throw StoreError.rocksDB(error)
         }
         self.database = database
         let sync = configuration.durability == .synced
-        shardCount = try Self.checkFormat(database, requestedShards: configuration.shardCount, sync: sync)
+        shardCount = try Self.checkFormat(database, requestedShards: configuration.shardCount, sync: sync, writable: writable)
         namespaceRegistry = try NamespaceRegistry(database: database, shardCount: shardCount, sync: sync)
         originRegistry = try OriginRegistry(database: database, sync: sync)
-        localOrigin = try originRegistry.intern(identity.publicKey)
+        localOrigin = writable ? try originRegistry.intern(identity.publicKey) : originRegistry.index(of: identity.publicKey) ?? 0
         var shards = [ShardWriter]()
         for shard in 0..<shardCount {
             shards.append(try ShardWriter(
                 shard: shard, database: database, namespaces: namespaceRegistry, origins: originRegistry,
-                signals: signals, configuration: configuration, localOrigin: localOrigin))
+                signals: signals, configuration: configuration, localOrigin: localOrigin, writable: writable))
         }
         self.shards = shards
         clock = Mutex(HybridClock())
@@ -96,7 +113,22 @@ public final class Store: Sendable {
         return key
     }
 
-    private static func checkFormat(_ database: Database, requestedShards: Int, sync: Bool) throws(StoreError) -> Int {
+    /// In a secondary, catches up with the primary's writes and wakes the
+    /// subscriptions of namespaces that grew. A secondary has no other way to
+    /// learn of new events, so readers beside a live primary call this on a timer.
+    public func refresh() throws {
+        guard mode == .secondary else { return }
+        try database.catchUp()
+        try namespaceRegistry.reload()
+        try originRegistry.reload()
+        for shard in shards {
+            for (namespace, last) in try shard.reloadReadOnly(registry: namespaceRegistry) {
+                signals.notify(namespace: namespace, lastPosition: last)
+            }
+        }
+    }
+
+    private static func checkFormat(_ database: Database, requestedShards: Int, sync: Bool, writable: Bool) throws(StoreError) -> Int {
         do {
             if let version = try database.get(.meta, Keys.formatVersion) {
                 let found = version.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
@@ -108,6 +140,7 @@ public final class Store: Sendable {
                 }
                 return Int(shards.reduce(UInt16(0)) { $0 << 8 | UInt16($1) })
             }
+            guard writable else { throw StoreError.incompatibleDirectory("the data directory has no format record yet") }
             var version = ByteWriter()
             version.write(formatVersion)
             var shards = ByteWriter()
@@ -135,6 +168,7 @@ public final class Store: Sendable {
         shards.forEach { $0.stop() }
         signals.close()
         database.close()
+        if let secondary = database.secondaryPath { try? FileManager.default.removeItem(atPath: secondary) }
         configuration.logger.info("store closed", metadata: ["directory": "\(directory)"])
     }
 
@@ -195,6 +229,7 @@ public final class Store: Sendable {
 
     private func submit(_ events: [(Event, (RelayID, UInt64)?)]) async throws -> [AppendResult] {
         guard !closed else { throw StoreError.closed }
+        guard mode == .primary else { throw StoreError.readOnly }
         guard !events.isEmpty else { return [] }
         var perShard = [Int: [(index: Int, item: ShardWriter.Item)]]()
         for (index, (event, origin)) in events.enumerated() {
@@ -243,6 +278,7 @@ public final class Store: Sendable {
     // MARK: Retention
 
     public func setRetention(_ retention: Retention, for namespace: Namespace) async throws {
+        guard mode == .primary else { throw StoreError.readOnly }
         let entry = try namespaceRegistry.intern(namespace)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             shards[Int(entry.shard)].enqueue(.setRetention(entry.number, namespace, retention, continuation))

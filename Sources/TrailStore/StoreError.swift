@@ -16,6 +16,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case invalidEvent(String)
     case incompatibleDirectory(String)
     case closed
+    case readOnly
 
     public var description: String {
         switch self {
@@ -35,6 +36,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .invalidEvent(let detail): "invalid event: \(detail)"
         case .incompatibleDirectory(let detail): "data directory cannot be used: \(detail)"
         case .closed: "store is closed"
+        case .readOnly: "store is open read-only (secondary); appends go to the process that owns the data directory"
         }
     }
 }

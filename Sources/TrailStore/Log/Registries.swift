@@ -25,6 +25,11 @@ final class NamespaceRegistry: Sendable {
         self.database = database
         self.shardCount = shardCount
         self.sync = sync
+        try reload()
+    }
+
+    /// Reads the table from disk (at open, and in a secondary after catching up).
+    func reload() throws(StoreError) {
         var loaded = Tables()
         let prefix: [UInt8] = [UInt8(ascii: "n")]
         let iterator = database.iterator(.namespaces, lower: prefix, upper: Keys.successor(of: prefix))
@@ -98,6 +103,10 @@ final class OriginRegistry: Sendable {
     init(database: Database, sync: Bool) throws(StoreError) {
         self.database = database
         self.sync = sync
+        try reload()
+    }
+
+    func reload() throws(StoreError) {
         var loaded = Tables()
         let prefix: [UInt8] = [UInt8(ascii: "r")]
         let iterator = database.iterator(.meta, lower: prefix, upper: Keys.successor(of: prefix))

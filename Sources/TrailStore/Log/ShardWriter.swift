@@ -75,7 +75,7 @@ final class ShardWriter: @unchecked Sendable {
 
     init(
         shard: Int, database: Database, namespaces registry: NamespaceRegistry, origins: OriginRegistry,
-        signals: CommitSignals, configuration: StoreConfiguration, localOrigin: UInt32
+        signals: CommitSignals, configuration: StoreConfiguration, localOrigin: UInt32, writable: Bool = true
     ) throws(StoreError) {
         self.shard = shard
         self.database = database
@@ -86,10 +86,25 @@ final class ShardWriter: @unchecked Sendable {
         self.logger = configuration.logger
         logger[metadataKey: "shard"] = "\(shard)"
         try load(registry: registry)
+        guard writable else {
+            stopping = true
+            stopped.signal()
+            return
+        }
         let thread = Thread { [self] in run() }
         thread.name = "trail-shard-\(shard)"
         thread.start()
         if pending.count > 0 { enqueueInternal(.recheckPending) }
+    }
+
+    /// Reloads the shard's state from disk; only for a read-only shard (no
+    /// writer thread), after its secondary database caught up. Returns the
+    /// namespaces whose logs grew.
+    func reloadReadOnly(registry: NamespaceRegistry) throws(StoreError) -> [(Namespace, UInt64)] {
+        let before = published.withLock { $0 }
+        try load(registry: registry)
+        return namespaces.values.filter { $0.lastPosition > (before[$0.number]?.lastPosition ?? 0) }
+            .map { ($0.namespace, $0.lastPosition) }
     }
 
     // MARK: Loading

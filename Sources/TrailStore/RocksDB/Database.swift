@@ -50,9 +50,16 @@ final class Database: @unchecked Sendable {
     private let readOptions: OpaquePointer
     let path: String
 
-    init(path: String, tuning: DatabaseTuning = DatabaseTuning()) throws(RocksDBError) {
+    /// Where a secondary instance keeps its own info log; nil for the primary.
+    let secondaryPath: String?
+
+    /// Opens the primary instance, or with `secondaryPath` a read-only secondary
+    /// that follows a primary owned by another process (`catchUp()`).
+    init(path: String, tuning: DatabaseTuning = DatabaseTuning(), secondaryPath: String? = nil) throws(RocksDBError) {
         self.path = path
+        self.secondaryPath = secondaryPath
         options = rocksdb_options_create()
+        if secondaryPath != nil { rocksdb_options_set_max_open_files(options, -1) }
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_set_create_missing_column_families(options, 1)
         rocksdb_options_set_paranoid_checks(options, 1)
@@ -101,8 +108,13 @@ final class Database: @unchecked Sendable {
         let rootOptions = options
         do {
             db = try RocksDBError.check("open(\(path))") { error in
-                rocksdb_open_column_families(
-                    rootOptions, path, Int32(names.count), constNames, constOptions, &handles, error)
+                if let secondaryPath {
+                    rocksdb_open_as_secondary_column_families(
+                        rootOptions, path, secondaryPath, Int32(names.count), constNames, constOptions, &handles, error)
+                } else {
+                    rocksdb_open_column_families(
+                        rootOptions, path, Int32(names.count), constNames, constOptions, &handles, error)
+                }
             }
         } catch {
             families = []
@@ -145,6 +157,11 @@ final class Database: @unchecked Sendable {
     private var handle: OpaquePointer {
         guard let db else { preconditionFailure("RocksDB used after close") }
         return db
+    }
+
+    /// A secondary instance replays what the primary wrote since the last call.
+    func catchUp() throws(RocksDBError) {
+        try RocksDBError.check("try_catch_up_with_primary") { rocksdb_try_catch_up_with_primary(handle, $0) }
     }
 
     func family(_ family: Family) -> OpaquePointer { families[family.rawValue] }
