@@ -353,8 +353,7 @@ public final class Store: Sendable {
         var events = [Event]()
         while iterator.isValid {
             do {
-                let record = try PendingRecord.decode(iterator.value)
-                events.append(try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling)))
+                events.append(try PendingRecord.decode(iterator.value).verifiedEvent())
             } catch {
                 throw StoreError.corrupt(what: "pending event in \(namespace)", detail: "\(error)")
             }

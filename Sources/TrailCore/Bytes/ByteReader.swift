@@ -9,8 +9,14 @@ public struct ByteReader {
     public let context: String
 
     public init(_ bytes: [UInt8], context: String) {
+        self.init(bytes, offset: 0, context: context)
+    }
+
+    /// Reads from `offset` on: lets a record's header and its event share one buffer.
+    public init(_ bytes: [UInt8], offset: Int, context: String) {
+        precondition(offset >= 0 && offset <= bytes.count, "reader offset outside its bytes")
         self.bytes = bytes
-        self.offset = 0
+        self.offset = offset
         self.context = context
     }
 

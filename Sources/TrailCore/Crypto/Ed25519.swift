@@ -24,6 +24,12 @@ public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The first 8 bytes, big-endian: a short handle used where 64 bits of identity are enough.
     public var fingerprint: UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
 
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.bytes == rhs.bytes }
+
     public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }

@@ -14,8 +14,12 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
     public let payload: [UInt8]
     public let signature: Signature?
     public let id: EventID
-    /// Canonical encoding without the signature; `id` is its hash.
-    public let body: [UInt8]
+
+    /// Canonical encoding without the signature; `id` is its hash. Built on
+    /// demand: keeping it would hold every payload twice.
+    public var body: [UInt8] {
+        EventCodec.encodeBody(namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type, payload: payload)
+    }
 
     /// Builds an unsigned event. Parents are sorted and deduplicated here, so the
     /// same causal facts always give the same id.
@@ -41,12 +45,12 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
             parents: parents, type: type, payload: payload)
         self.init(
             namespace: namespace, author: author, timestamp: timestamp, parents: parents,
-            type: type, payload: payload, signature: nil, body: body, id: EventID(bytes: SHA256.hash(body)))
+            type: type, payload: payload, signature: nil, id: EventID(bytes: SHA256.hash(body)))
     }
 
     init(
         namespace: Namespace, author: PublicKey?, timestamp: HybridTimestamp, parents: [EventID],
-        type: String, payload: [UInt8], signature: Signature?, body: [UInt8], id: EventID
+        type: String, payload: [UInt8], signature: Signature?, id: EventID
     ) {
         self.namespace = namespace
         self.author = author
@@ -55,7 +59,6 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
         self.type = type
         self.payload = payload
         self.signature = signature
-        self.body = body
         self.id = id
     }
 
@@ -81,7 +84,7 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
         precondition(author == key.publicKey, "an event is signed by its author's key")
         return Event(
             namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
-            payload: payload, signature: key.sign(signedMessage), body: body, id: id)
+            payload: payload, signature: key.sign(signedMessage), id: id)
     }
 
     public enum SignatureStatus: Equatable, Sendable {
@@ -99,13 +102,23 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
 
     /// The full canonical encoding: body, then the signature section.
     public var encoded: [UInt8] {
-        var writer = ByteWriter(capacity: body.count + 1 + Signature.byteCount)
-        writer.write(contentsOf: body)
-        EventCodec.encodeSignature(signature, into: &writer)
+        var writer = ByteWriter(capacity: encodedByteCount)
+        encode(into: &writer)
         return writer.bytes
     }
 
-    public var encodedByteCount: Int { body.count + 1 + (signature == nil ? 0 : Signature.byteCount) }
+    /// Appends the full canonical encoding to `writer` (a record that embeds the event).
+    public func encode(into writer: inout ByteWriter) {
+        EventCodec.encodeBody(namespace: namespace, author: author, timestamp: timestamp, parents: parents,
+                              type: type, payload: payload, into: &writer)
+        EventCodec.encodeSignature(signature, into: &writer)
+    }
+
+    public var encodedByteCount: Int {
+        1 + 1 + namespace.name.utf8.count + 1 + (author == nil ? 0 : PublicKey.byteCount) + 8 + 2
+            + EventID.byteCount * parents.count + 1 + type.utf8.count + 4 + payload.count
+            + 1 + (signature == nil ? 0 : Signature.byteCount)
+    }
 
     public var description: String {
         "Event(\(id.short) \(namespace) \(type) at \(timestamp), \(parents.count) parents, \(payload.count) bytes\(signature == nil ? "" : ", signed"))"
@@ -113,6 +126,16 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
 
     /// Decodes untrusted bytes. Never traps: every bad input is a `DecodeError`.
     public init(decoding bytes: [UInt8], limits: EventLimits = .default) throws(DecodeError) {
-        self = try EventCodec.decode(bytes, limits: limits)
+        self = try EventCodec.decode(bytes, from: 0, limits: limits, storedID: nil, storedNamespace: nil)
+    }
+
+    /// Decodes an event that a store wrote, starting at `offset` of `bytes`, with
+    /// the id and namespace it recorded beside it. Every field is still checked,
+    /// but the id is not recomputed (verification does that) and a namespace equal
+    /// to `storedNamespace` is reused rather than parsed again: replay is the hot path.
+    public init(stored bytes: [UInt8], offset: Int, id: EventID, namespace: Namespace) throws(DecodeError) {
+        self = try EventCodec.decode(
+            bytes, from: offset, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling),
+            storedID: id, storedNamespace: namespace)
     }
 }

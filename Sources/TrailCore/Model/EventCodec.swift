@@ -11,11 +11,20 @@ enum EventCodec {
         namespace: Namespace, author: PublicKey?, timestamp: HybridTimestamp,
         parents: [EventID], type: String, payload: [UInt8]
     ) -> [UInt8] {
-        let namespaceBytes = Array(namespace.name.utf8)
-        let typeBytes = Array(type.utf8)
         var writer = ByteWriter(
-            capacity: 1 + 1 + namespaceBytes.count + 1 + 32 + 8 + 2 + 32 * parents.count
-                + 1 + typeBytes.count + 4 + payload.count + 65)
+            capacity: 1 + 1 + namespace.name.utf8.count + 1 + 32 + 8 + 2 + 32 * parents.count
+                + 1 + type.utf8.count + 4 + payload.count + 65)
+        encodeBody(namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
+                   payload: payload, into: &writer)
+        return writer.bytes
+    }
+
+    static func encodeBody(
+        namespace: Namespace, author: PublicKey?, timestamp: HybridTimestamp,
+        parents: [EventID], type: String, payload: [UInt8], into writer: inout ByteWriter
+    ) {
+        let namespaceBytes = namespace.name.utf8
+        let typeBytes = type.utf8
         writer.write(version)
         writer.write(UInt8(namespaceBytes.count))
         writer.write(contentsOf: namespaceBytes)
@@ -32,7 +41,6 @@ enum EventCodec {
         writer.write(contentsOf: typeBytes)
         writer.write(UInt32(payload.count))
         writer.write(contentsOf: payload)
-        return writer.bytes
     }
 
     static func encodeSignature(_ signature: Signature?, into writer: inout ByteWriter) {
@@ -44,20 +52,26 @@ enum EventCodec {
         }
     }
 
-    static func decode(_ bytes: [UInt8], limits: EventLimits) throws(DecodeError) -> Event {
-        var reader = ByteReader(bytes, context: "event")
+    static func decode(
+        _ bytes: [UInt8], from start: Int, limits: EventLimits, storedID: EventID?, storedNamespace: Namespace?
+    ) throws(DecodeError) -> Event {
+        var reader = ByteReader(bytes, offset: start, context: "event")
         let version = try reader.readUInt8("version")
-        guard version == Self.version else { throw reader.error("version", .unsupportedVersion(version), at: 0) }
+        guard version == Self.version else { throw reader.error("version", .unsupportedVersion(version), at: start) }
 
         let namespaceLength = Int(try reader.readUInt8("namespace length"))
         let namespaceStart = reader.offset
         let namespaceBytes = try reader.readBytes(namespaceLength, "namespace")
-        guard let namespaceText = String(validating: namespaceBytes, as: UTF8.self) else {
-            throw reader.error("namespace", .invalid("is not valid UTF-8"), at: namespaceStart)
-        }
         let namespace: Namespace
-        do { namespace = try Namespace(namespaceText) } catch {
-            throw reader.error("namespace", .invalid(error.description), at: namespaceStart)
+        if let storedNamespace, namespaceBytes.elementsEqual(storedNamespace.name.utf8) {
+            namespace = storedNamespace
+        } else {
+            guard let namespaceText = String(validating: namespaceBytes, as: UTF8.self) else {
+                throw reader.error("namespace", .invalid("is not valid UTF-8"), at: namespaceStart)
+            }
+            do { namespace = try Namespace(namespaceText) } catch {
+                throw reader.error("namespace", .invalid(error.description), at: namespaceStart)
+            }
         }
 
         let authorKind = try reader.readUInt8("author kind")
@@ -113,9 +127,9 @@ enum EventCodec {
         }
         try reader.expectEnd()
 
-        let body = Array(bytes[0..<bodyEnd])
+        let id = storedID ?? EventID(bytes: bytes[start..<bodyEnd].withUnsafeBytes { SHA256.hash(buffer: $0) })
         return Event(
             namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
-            payload: payload, signature: signature, body: body, id: EventID(bytes: SHA256.hash(body)))
+            payload: payload, signature: signature, id: id)
     }
 }

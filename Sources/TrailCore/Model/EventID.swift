@@ -23,6 +23,14 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Twelve hex digits: enough to tell events apart in logs and listings.
     public var short: String { String(hex.prefix(12)) }
 
+    /// Hashes the 32 bytes at once; the synthesized hash feeds them one by one, which
+    /// showed up at 3% of an append profile.
+    public func hash(into hasher: inout Hasher) {
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    public static func == (lhs: EventID, rhs: EventID) -> Bool { lhs.bytes == rhs.bytes }
+
     public static func < (lhs: EventID, rhs: EventID) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
     }

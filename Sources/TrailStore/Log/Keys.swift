@@ -36,6 +36,13 @@ enum Keys {
         return key[6..<14].reduce(0) { $0 << 8 | UInt64($1) }
     }
 
+    /// An `origins` value: the position, 8 bytes.
+    static func positionValue(_ position: UInt64) -> [UInt8] {
+        var writer = ByteWriter(capacity: 8)
+        writer.write(position)
+        return writer.bytes
+    }
+
     /// `ids`: event id → `IDRecord`.
     static func id(_ id: EventID) -> [UInt8] { id.bytes }
 

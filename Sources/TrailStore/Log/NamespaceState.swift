@@ -15,6 +15,21 @@ struct NamespaceState: Sendable {
     var byteCount: UInt64 = 0
     var retention: Retention = .keepAll
     var vector: [UInt32: UInt64] = [:]
+    /// `lastPosition` as of the state record on disk. Appends do not rewrite the
+    /// record every group: opening the store replays the log after this
+    /// position instead (see `ShardWriter.load`). Not part of the record.
+    var persistedPosition: UInt64 = 0
+    /// Set by changes the log cannot replay (trim, retention): the record is
+    /// written in the same batch. Not part of the record.
+    var mustPersist = false
+
+    /// A namespace's record is rewritten once this many events were appended
+    /// since the last one: bounds the log replayed per namespace at open.
+    static let persistEventCountMax: UInt64 = 1024
+
+    var needsPersist: Bool {
+        mustPersist || lastPosition - persistedPosition >= Self.persistEventCountMax
+    }
 
     init(number: UInt32, namespace: Namespace, shard: UInt16) {
         self.number = number

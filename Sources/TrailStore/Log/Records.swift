@@ -3,28 +3,44 @@ import TrailCore
 /// Values stored in RocksDB. Each has an encode and a decode that checks
 /// lengths, so a damaged value is reported as corruption, never misread.
 
-/// `log` value: origin index (4) | originSeq (8) | canonical event bytes.
+/// `log` value: origin index (4) | originSeq (8) | event id (32) | canonical event bytes.
+///
+/// The id is stored so that replay need not hash every event again; `check`
+/// recomputes it and reports any record whose id is not its hash.
 struct LogRecord {
     var origin: UInt32
     var originSeq: UInt64
-    var event: [UInt8]
+    var id: EventID
+    /// The whole stored value; the event starts at `headerByteCount`.
+    var bytes: [UInt8]
 
-    static let headerByteCount = 12
+    static let headerByteCount = 44
 
     static func encode(origin: UInt32, originSeq: UInt64, event: Event) -> [UInt8] {
         var writer = ByteWriter(capacity: headerByteCount + event.encodedByteCount)
         writer.write(origin)
         writer.write(originSeq)
-        writer.write(contentsOf: event.body)
-        writer.write(contentsOf: event.signature == nil ? [0] : [1] + event.signature!.bytes)
+        writer.write(contentsOf: event.id.bytes)
+        event.encode(into: &writer)
         return writer.bytes
     }
 
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> LogRecord {
-        var reader = ByteReader(bytes, context: "log record")
+    static func decode(_ bytes: [UInt8], context: String = "log record") throws(DecodeError) -> LogRecord {
+        var reader = ByteReader(bytes, context: context)
         let origin = try reader.readUInt32("origin")
         let originSeq = try reader.readUInt64("originSeq")
-        return LogRecord(origin: origin, originSeq: originSeq, event: Array(bytes[headerByteCount...]))
+        let id = EventID(bytes: try reader.readBytes(EventID.byteCount, "id"))
+        return LogRecord(origin: origin, originSeq: originSeq, id: id, bytes: bytes)
+    }
+
+    /// The event, checked field by field, with the stored id.
+    func event(in namespace: Namespace) throws(DecodeError) -> Event {
+        try Event(stored: bytes, offset: Self.headerByteCount, id: id, namespace: namespace)
+    }
+
+    /// The event with its id recomputed from its bytes, for verification.
+    func verifiedEvent() throws(DecodeError) -> Event {
+        try Event(decoding: Array(bytes[Self.headerByteCount...]), limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling))
     }
 }
 
@@ -54,22 +70,16 @@ struct IDRecord: Equatable {
     }
 }
 
-/// `pending` value: origin index (4; `localOrigin` when the event was accepted
-/// here and gets its originSeq on entry) | originSeq (8) | canonical event bytes.
-struct PendingRecord {
+/// `pending` value: the same layout as a `log` value; origin index is
+/// `localOrigin` for an event accepted here, which gets its originSeq on entry.
+enum PendingRecord {
     static let localOrigin = UInt32.max
-    var origin: UInt32
-    var originSeq: UInt64
-    var event: [UInt8]
 
     static func encode(origin: UInt32, originSeq: UInt64, event: Event) -> [UInt8] {
         LogRecord.encode(origin: origin, originSeq: originSeq, event: event)
     }
 
-    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> PendingRecord {
-        var reader = ByteReader(bytes, context: "pending record")
-        let origin = try reader.readUInt32("origin")
-        let originSeq = try reader.readUInt64("originSeq")
-        return PendingRecord(origin: origin, originSeq: originSeq, event: Array(bytes[LogRecord.headerByteCount...]))
+    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> LogRecord {
+        try LogRecord.decode(bytes, context: "pending record")
     }
 }

@@ -123,6 +123,8 @@ final class ShardWriter: @unchecked Sendable {
             } catch {
                 throw error as! StoreError
             }
+            state.persistedPosition = state.lastPosition
+            try replayLogTail(&state)
             namespaces[entry.number] = state
         }
         let prefix = Keys.shardPrefix(UInt16(shard))
@@ -134,11 +136,11 @@ final class ShardWriter: @unchecked Sendable {
                 throw StoreError.corrupt(what: "pending key", detail: Hex.encode(key))
             }
             let number = key[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            let record: PendingRecord
+            let record: LogRecord
             let event: Event
             do {
                 record = try PendingRecord.decode(iterator.value)
-                event = try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling))
+                event = try record.verifiedEvent()
             } catch {
                 throw StoreError.corrupt(what: "pending event \(Hex.encode(key.suffix(32)))", detail: error.description)
             }
@@ -157,6 +159,33 @@ final class ShardWriter: @unchecked Sendable {
         }
         let snapshot = namespaces
         published.withLock { $0 = snapshot }
+    }
+
+    /// Brings a state read from disk up to the log: the record lags by up to
+    /// `persistEventCountMax` events, and each log record carries what the
+    /// state needs (position, origin, originSeq, size).
+    private func replayLogTail(_ state: inout NamespaceState) throws(StoreError) {
+        let lower = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
+        let upper = Keys.successor(of: Keys.namespacePrefix(shard: state.shard, namespace: state.number))
+        let iterator = database.iterator(.log, lower: lower, upper: upper)
+        while iterator.isValid {
+            guard let position = Keys.position(fromLogKey: iterator.key), position == state.lastPosition + 1 else {
+                throw .corrupt(what: "log of \(state.namespace)", detail: "after position \(state.lastPosition) comes key \(Hex.encode(iterator.key))")
+            }
+            let record: LogRecord
+            do { record = try LogRecord.decode(iterator.value) } catch {
+                throw .corrupt(what: "log record \(position) of \(state.namespace)", detail: error.description)
+            }
+            guard record.originSeq == (state.vector[record.origin] ?? 0) + 1 else {
+                throw .corrupt(what: "log record \(position) of \(state.namespace)", detail: "originSeq \(record.originSeq) does not follow \(state.vector[record.origin] ?? 0)")
+            }
+            state.lastPosition = position
+            state.vector[record.origin] = record.originSeq
+            state.eventCount += 1
+            state.byteCount += UInt64(record.bytes.count - LogRecord.headerByteCount)
+            iterator.next()
+        }
+        do { try iterator.checkError() } catch { throw .rocksDB(error) }
     }
 
     // MARK: Queue
@@ -216,6 +245,7 @@ final class ShardWriter: @unchecked Sendable {
             condition.unlock()
             commit(jobs)
         }
+        persistAll()
         stopped.signal()
     }
 
@@ -247,6 +277,7 @@ final class ShardWriter: @unchecked Sendable {
             case .setRetention(let number, let namespace, let retention, _):
                 var state = state(number, namespace)
                 state.retention = retention
+                state.mustPersist = true
                 namespaces[number] = state
                 group.touched.insert(number)
                 results.append(.success([]))
@@ -308,18 +339,38 @@ final class ShardWriter: @unchecked Sendable {
         }
     }
 
-    /// Adds each touched namespace's state to the batch, checks the vector
-    /// invariant, and commits with the configured durability.
+    /// Checks the vector invariant of each touched namespace, adds the state
+    /// records that are due to the batch, and commits with the configured durability.
     private func write(_ group: Group) throws(RocksDBError) {
+        var persisted = [UInt32]()
         for number in group.touched {
             let state = namespaces[number]!
             // Vector = held set: each event has one (origin, originSeq) and originSeqs are dense.
             precondition(state.vector.values.reduce(0, +) == state.lastPosition,
                          "vector \(state.vector) disagrees with last position \(state.lastPosition) of \(state.namespace)")
-            group.batch.put(.state, Keys.state(shard: state.shard, namespace: number), state.encoded, in: database)
+            if state.needsPersist {
+                group.batch.put(.state, Keys.state(shard: state.shard, namespace: number), state.encoded, in: database)
+                persisted.append(number)
+            }
         }
         guard group.batch.count > 0 else { return }
         try database.write(group.batch, sync: configuration.durability == .synced)
+        for number in persisted {
+            namespaces[number]!.persistedPosition = namespaces[number]!.lastPosition
+            namespaces[number]!.mustPersist = false
+        }
+    }
+
+    /// Writes every state record that lags its log, so the next open replays nothing.
+    private func persistAll() {
+        let group = Group()
+        for (number, state) in namespaces where state.lastPosition != state.persistedPosition || state.mustPersist {
+            namespaces[number]!.mustPersist = true
+            group.touched.insert(number)
+        }
+        do { try write(group) } catch {
+            logger.warning("could not write namespace states at close; the next open replays the log", metadata: ["error": "\(error)"])
+        }
     }
 
     private func reloadAfterFailure() {
@@ -385,12 +436,15 @@ final class ShardWriter: @unchecked Sendable {
         if let (origin, originSeq) = item.origin, originSeq <= namespace.vector[origin] ?? 0 {
             // This (origin, originSeq) is taken by a different event: either the origin
             // equivocated, or retention already trimmed it.
-            let key = Keys.origin(shard: namespace.shard, namespace: item.namespace, origin: origin, originSeq: originSeq)
-            let position: [UInt8]?
-            do { position = try database.get(.origins, key) } catch { throw .rocksDB(error) }
-            guard let position, position.count == 8 else { return AppendResult(id: event.id, outcome: .trimmed) }
-            let existing = try storedID(namespace: namespace, position: position.reduce(0) { $0 << 8 | UInt64($1) })
-            return AppendResult(id: event.id, outcome: .conflict(existing: existing))
+            if let (id, _) = group.placed.first(where: {
+                $0.value.namespace == item.namespace && $0.value.origin == origin && $0.value.originSeq == originSeq
+            }) {
+                return AppendResult(id: event.id, outcome: .conflict(existing: id))
+            }
+            guard let position = try OriginIndex.position(database, namespace, origin: origin, originSeq: originSeq) else {
+                return AppendResult(id: event.id, outcome: .trimmed)
+            }
+            return AppendResult(id: event.id, outcome: .conflict(existing: try storedID(namespace: namespace, position: position)))
         }
         let entry = PendingEntry(
             id: event.id, namespace: item.namespace, origin: item.origin?.index ?? PendingRecord.localOrigin,
@@ -417,8 +471,7 @@ final class ShardWriter: @unchecked Sendable {
         }
         guard let bytes else { throw .corrupt(what: "log of \(namespace.namespace)", detail: "position \(position) is indexed but absent") }
         do {
-            let record = try LogRecord.decode(bytes)
-            return try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling)).id
+            return try LogRecord.decode(bytes).id
         } catch {
             throw .corrupt(what: "log record \(position) of \(namespace.namespace)", detail: error.description)
         }
@@ -447,10 +500,10 @@ final class ShardWriter: @unchecked Sendable {
             let logValue = LogRecord.encode(origin: origin, originSeq: originSeq, event: event)
             batch.put(.log, Keys.log(shard: namespace.shard, namespace: entry.namespace, position: position), logValue, in: database)
             batch.put(.ids, Keys.id(entry.id), record.encoded, in: database)
-            var positionBytes = ByteWriter(capacity: 8)
-            positionBytes.write(position)
-            batch.put(.origins, Keys.origin(shard: namespace.shard, namespace: entry.namespace, origin: origin, originSeq: originSeq),
-                      positionBytes.bytes, in: database)
+            if OriginIndex.isCheckpoint(originSeq) {
+                batch.put(.origins, Keys.origin(shard: namespace.shard, namespace: entry.namespace, origin: origin, originSeq: originSeq),
+                          Keys.positionValue(position), in: database)
+            }
             namespace.lastPosition = position
             namespace.vector[origin] = originSeq
             namespace.eventCount += 1
@@ -488,8 +541,7 @@ final class ShardWriter: @unchecked Sendable {
         }
         guard let bytes else { throw .corrupt(what: "pending event \(entry.id)", detail: "indexed but absent from disk") }
         do {
-            let record = try PendingRecord.decode(bytes)
-            return try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling))
+            return try PendingRecord.decode(bytes).verifiedEvent()
         } catch {
             throw .corrupt(what: "pending event \(entry.id)", detail: error.description)
         }
@@ -528,7 +580,7 @@ final class ShardWriter: @unchecked Sendable {
             let event: Event
             do {
                 record = try LogRecord.decode(iterator.value)
-                event = try Event(decoding: record.event, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling))
+                event = try record.event(in: namespace.namespace)
             } catch {
                 throw .corrupt(what: "log record \(position) of \(namespace.namespace)", detail: error.description)
             }
@@ -541,18 +593,21 @@ final class ShardWriter: @unchecked Sendable {
                 let overAge = retention.ageMillisecondsMax.map { event.timestamp.physicalMilliseconds + $0 < now } ?? false
                 guard overCount || overBytes || overAge else { break }
             }
-            group.batch.delete(.ids, Keys.id(event.id), in: database)
-            group.batch.delete(.origins, Keys.origin(shard: namespace.shard, namespace: number, origin: record.origin, originSeq: record.originSeq), in: database)
+            group.batch.delete(.ids, Keys.id(record.id), in: database)
+            if OriginIndex.isCheckpoint(record.originSeq) {
+                group.batch.delete(.origins, Keys.origin(shard: namespace.shard, namespace: number, origin: record.origin, originSeq: record.originSeq), in: database)
+            }
             removed += 1
             removedBytes += UInt64(event.encodedByteCount)
             trimmed = position
-            group.placed[event.id] = nil
+            group.placed[record.id] = nil
             iterator.next()
         }
         do { try iterator.checkError() } catch { throw .rocksDB(error) }
         guard trimmed > namespace.trimmedThrough else { return namespace.trimmedThrough }
         group.batch.deleteRange(.log, lower, Keys.log(shard: namespace.shard, namespace: number, position: trimmed + 1), in: database)
         namespace.trimmedThrough = trimmed
+        namespace.mustPersist = true
         namespace.eventCount -= removed
         namespace.byteCount -= removedBytes
         namespaces[number] = namespace

@@ -83,10 +83,7 @@ extension Store {
     }
 
     func position(_ state: NamespaceState, origin: UInt32, originSeq: UInt64) throws -> UInt64? {
-        let key = Keys.origin(shard: state.shard, namespace: state.number, origin: origin, originSeq: originSeq)
-        guard let bytes = try database.get(.origins, key) else { return nil }
-        guard bytes.count == 8 else { throw StoreError.corrupt(what: "origin index of \(state.namespace)", detail: "value is \(bytes.count) bytes") }
-        return bytes.reduce(0) { $0 << 8 | UInt64($1) }
+        try OriginIndex.position(database, state, origin: origin, originSeq: originSeq)
     }
 
     /// The vector of the events at positions 1...position: per origin, the
@@ -151,7 +148,7 @@ extension Store {
     func decodeLogRecord(_ bytes: [UInt8], position: UInt64, state: NamespaceState, origins: inout [RelayID]) throws -> StoredEvent {
         do {
             let record = try LogRecord.decode(bytes)
-            let event = try Event(decoding: record.event, limits: Self.storedLimits)
+            let event = try record.event(in: state.namespace)
             if Int(record.origin) >= origins.count { origins = originRegistry.snapshot }
             guard Int(record.origin) < origins.count else {
                 throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(record.origin) is unknown")
