@@ -9,6 +9,9 @@ import TrailStore
 
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
+/// Skips the baselines: for profiling Trail alone.
+let trailOnly = arguments.contains("--trail-only")
+let shardCount = Int(ProcessInfo.processInfo.environment["TRAIL_BENCH_SHARDS"] ?? "") ?? StoreConfiguration().shardCount
 let selected = Set(arguments.filter { !$0.hasPrefix("--") })
 func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains("all") || selected.contains(name) }
 
@@ -86,7 +89,7 @@ if wanted("append") {
     let total = quick ? 50_000 : 500_000
     for namespaces in [1, 1000] {
         let events = try makeEvents(total, namespaces: namespaces, prefix: "batch")
-        let store = try Store(directory: scratch + "/append-\(namespaces)", configuration: StoreConfiguration(durability: .buffered))
+        let store = try Store(directory: scratch + "/append-\(namespaces)", configuration: StoreConfiguration(durability: .buffered, shardCount: shardCount))
         let trailSeconds = try await seconds {
             var index = 0
             while index < events.count {
@@ -95,6 +98,7 @@ if wanted("append") {
             }
         }
         store.close()
+        if trailOnly { print("trail \(Double(total) / trailSeconds) ev/s"); continue }
         let raw = RawRocksDB(path: scratch + "/raw-append-\(namespaces)", sync: false)
         let values = events.map(\.encoded)
         let rawSeconds = await seconds {

@@ -36,7 +36,7 @@ enum EventCodec {
         }
         writer.write(timestamp.rawValue)
         writer.write(UInt16(parents.count))
-        for parent in parents { writer.write(contentsOf: parent.bytes) }
+        for parent in parents { parent.write(into: &writer) }
         writer.write(UInt8(typeBytes.count))
         writer.write(contentsOf: typeBytes)
         writer.write(UInt32(payload.count))

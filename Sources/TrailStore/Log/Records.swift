@@ -20,7 +20,7 @@ struct LogRecord {
         var writer = ByteWriter(capacity: headerByteCount + event.encodedByteCount)
         writer.write(origin)
         writer.write(originSeq)
-        writer.write(contentsOf: event.id.bytes)
+        event.id.write(into: &writer)
         event.encode(into: &writer)
         return writer.bytes
     }

@@ -57,6 +57,7 @@ final class ShardWriter: @unchecked Sendable {
     private let signals: CommitSignals
     private let configuration: StoreConfiguration
     private let localOrigin: UInt32
+    private let localRelay: RelayID
     private var logger: Logger
 
     // Guarded by `condition`.
@@ -83,6 +84,7 @@ final class ShardWriter: @unchecked Sendable {
         self.signals = signals
         self.configuration = configuration
         self.localOrigin = localOrigin
+        self.localRelay = origins.relay(at: localOrigin) ?? (try! RelayID(bytes: [UInt8](repeating: 0, count: 32)))
         self.logger = configuration.logger
         logger[metadataKey: "shard"] = "\(shard)"
         try load(registry: registry)
@@ -482,40 +484,43 @@ final class ShardWriter: @unchecked Sendable {
         var work = [(first, event)]
         var firstPlacement: Placement?
         while let (entry, event) = work.popLast() {
-            var namespace = namespaces[entry.namespace]!
+            let shardNumber = namespaces[entry.namespace]!.shard
             let origin = entry.isLocal ? localOrigin : entry.origin
-            let originSeq = entry.isLocal ? (namespace.vector[localOrigin] ?? 0) + 1 : entry.originSeq
-            if originSeq != (namespace.vector[origin] ?? 0) + 1 {
+            let held = namespaces[entry.namespace]!.vector[origin] ?? 0
+            let originSeq = entry.isLocal ? held + 1 : entry.originSeq
+            if originSeq != held + 1 {
                 // Released, but another event took this (origin, originSeq) meanwhile: an
                 // equivocating origin. Dropped from pending; the first one stays.
                 logger.warning("dropping pending event whose origin sequence is taken", metadata: [
                     "event": "\(entry.id)", "originSeq": "\(originSeq)"])
                 pending.remove(entry.id)
-                group.batch.delete(.pending, Keys.pending(shard: namespace.shard, namespace: entry.namespace, id: entry.id), in: database)
+                group.batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
                 continue
             }
-            let position = namespace.lastPosition + 1
+            let position = namespaces[entry.namespace]!.lastPosition + 1
             let record = IDRecord(namespace: entry.namespace, position: position, origin: origin, originSeq: originSeq)
             let batch = group.batch
-            let logValue = LogRecord.encode(origin: origin, originSeq: originSeq, event: event)
-            batch.put(.log, Keys.log(shard: namespace.shard, namespace: entry.namespace, position: position), logValue, in: database)
+            batch.put(.log, Keys.log(shard: shardNumber, namespace: entry.namespace, position: position),
+                      LogRecord.encode(origin: origin, originSeq: originSeq, event: event), in: database)
             batch.put(.ids, Keys.id(entry.id), record.encoded, in: database)
             if OriginIndex.isCheckpoint(originSeq) {
-                batch.put(.origins, Keys.origin(shard: namespace.shard, namespace: entry.namespace, origin: origin, originSeq: originSeq),
+                batch.put(.origins, Keys.origin(shard: shardNumber, namespace: entry.namespace, origin: origin, originSeq: originSeq),
                           Keys.positionValue(position), in: database)
             }
-            namespace.lastPosition = position
-            namespace.vector[origin] = originSeq
-            namespace.eventCount += 1
-            namespace.byteCount += UInt64(event.encodedByteCount)
-            namespaces[entry.namespace] = namespace
+            // Mutated in place: copying the state out and back would copy its vector.
+            namespaces[entry.namespace]!.lastPosition = position
+            namespaces[entry.namespace]!.vector[origin] = originSeq
+            namespaces[entry.namespace]!.eventCount += 1
+            namespaces[entry.namespace]!.byteCount += UInt64(event.encodedByteCount)
             group.placed[entry.id] = record
             group.touched.insert(entry.namespace)
-            if pending.remove(entry.id) != nil {
-                batch.delete(.pending, Keys.pending(shard: namespace.shard, namespace: entry.namespace, id: entry.id), in: database)
-            }
             if firstPlacement == nil {
-                firstPlacement = Placement(position: position, origin: origins.relay(at: origin)!, originSeq: originSeq)
+                let relay = origin == localOrigin ? localRelay : origins.relay(at: origin)!
+                firstPlacement = Placement(position: position, origin: relay, originSeq: originSeq)
+            }
+            guard pending.count > 0 else { continue }
+            if pending.remove(entry.id) != nil {
+                batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
             }
             let released = pending.release(.event(entry.id))
                 + pending.release(.originSeq(namespace: entry.namespace, origin: origin, originSeq: originSeq))
