@@ -11,6 +11,16 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `bytes` must be 32 bytes; the codec and the store check lengths before calling.
     public init(bytes: some Collection<UInt8>) {
         precondition(bytes.count == Self.byteCount, "an event id is 32 bytes, got \(bytes.count)")
+        if let words = bytes.withContiguousStorageIfAvailable({ buffer in
+            let raw = UnsafeRawBufferPointer(buffer)
+            return (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+        }) {
+            self.words = words
+            return
+        }
         var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
         var index = 0
         for byte in bytes {

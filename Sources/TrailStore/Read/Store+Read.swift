@@ -33,9 +33,9 @@ extension Store {
         if scan.through == state.lastPosition {
             portable = vector(from: state.vector).merging(start.seen ?? VersionVector())
         } else if let seen = start.seen {
-            portable = seen.merging(scan.scanned)
+            portable = seen.merging(vector(from: scan.scannedByIndex))
         } else {
-            portable = try vector(state, through: start.after).merging(scan.scanned)
+            portable = try vector(state, through: start.after).merging(vector(from: scan.scannedByIndex))
         }
         return Page(
             events: scan.events, cursor: .position(relay: relayID.fingerprint, position: scan.through),
@@ -107,8 +107,8 @@ extension Store {
 
     struct Scan {
         var events: [StoredEvent] = []
-        /// The vector of every event examined (admitted or not).
-        var scanned = VersionVector()
+        /// The vector of every event examined (admitted or not), by origin index.
+        var scannedByIndex: [UInt32: UInt64] = [:]
         /// The last position examined.
         var through: UInt64
     }
@@ -125,12 +125,12 @@ extension Store {
         var examined = 0
         var expected = after + 1
         while iterator.isValid, result.events.count < limit, examined < configuration.pageEventCountMax {
-            let position = Keys.position(fromLogKey: iterator.key)
+            let position = iterator.keySuffix64
             guard position == expected else {
                 throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "expected position \(expected), found \(position.map(String.init) ?? "a malformed key")")
             }
-            let stored = try decodeLogRecord(iterator.value, position: expected, state: state, origins: &origins)
-            result.scanned.advance(origin: stored.origin, to: stored.originSeq)
+            let (stored, originIndex) = try decodeLogRecord(iterator.value, position: expected, state: state, origins: &origins)
+            result.scannedByIndex[originIndex] = stored.originSeq
             result.through = expected
             examined += 1
             expected += 1
@@ -145,7 +145,7 @@ extension Store {
         return result
     }
 
-    func decodeLogRecord(_ bytes: [UInt8], position: UInt64, state: NamespaceState, origins: inout [RelayID]) throws -> StoredEvent {
+    func decodeLogRecord(_ bytes: [UInt8], position: UInt64, state: NamespaceState, origins: inout [RelayID]) throws -> (StoredEvent, UInt32) {
         do {
             let record = try LogRecord.decode(bytes)
             let event = try record.event(in: state.namespace)
@@ -153,7 +153,7 @@ extension Store {
             guard Int(record.origin) < origins.count else {
                 throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(record.origin) is unknown")
             }
-            return StoredEvent(event: event, position: position, origin: origins[Int(record.origin)], originSeq: record.originSeq)
+            return (StoredEvent(event: event, position: position, origin: origins[Int(record.origin)], originSeq: record.originSeq), record.origin)
         } catch let error as DecodeError {
             throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: error.description)
         }
@@ -174,7 +174,7 @@ extension Store {
             throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) of \(namespace) is absent")
         }
         var origins = originRegistry.snapshot
-        let stored = try decodeLogRecord(value, position: record.position, state: state, origins: &origins)
+        let (stored, _) = try decodeLogRecord(value, position: record.position, state: state, origins: &origins)
         guard stored.id == id else {
             throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) holds \(stored.id)")
         }

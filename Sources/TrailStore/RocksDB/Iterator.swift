@@ -45,6 +45,14 @@ final class Iterator {
         return Array(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
+    /// The big-endian integer in the last 8 bytes of the key (a log key's
+    /// position), read without copying the key; nil for a shorter key.
+    var keySuffix64: UInt64? {
+        var length = 0
+        guard let pointer = rocksdb_iter_key(handle, &length), length >= 8 else { return nil }
+        return UInt64(bigEndian: UnsafeRawPointer(pointer).loadUnaligned(fromByteOffset: length - 8, as: UInt64.self))
+    }
+
     var value: [UInt8] {
         var length = 0
         let pointer = rocksdb_iter_value(handle, &length)
