@@ -231,10 +231,19 @@ public final class Store: Sendable {
         guard !closed else { throw StoreError.closed }
         guard mode == .primary else { throw StoreError.readOnly }
         guard !events.isEmpty else { return [] }
+        if events.contains(where: { $0.0.signature != nil }) { try await verifySignatures(events.map(\.0)) }
         var perShard = [Int: [(index: Int, item: ShardWriter.Item)]]()
+        var previous: (Namespace, NamespaceRegistry.Entry)?
         for (index, (event, origin)) in events.enumerated() {
             try validate(event)
-            let entry = try namespaceRegistry.intern(event.namespace)
+            // Batches usually repeat a namespace: skip the registry's lock for a repeat.
+            let entry: NamespaceRegistry.Entry
+            if let (namespace, known) = previous, namespace == event.namespace {
+                entry = known
+            } else {
+                entry = try namespaceRegistry.intern(event.namespace)
+                previous = (event.namespace, entry)
+            }
             let originIndex = try origin.map { (try originRegistry.intern($0.0), $0.1) }
             perShard[Int(entry.shard), default: []].append(
                 (index, ShardWriter.Item(event: event, namespace: entry.number, origin: originIndex.map { (index: $0.0, originSeq: $0.1) })))
@@ -268,10 +277,33 @@ public final class Store: Sendable {
         guard event.payload.count <= configuration.limits.payloadBytesMax else {
             throw StoreError.invalidEvent("event \(event.id.short) payload is \(event.payload.count) bytes; limit is \(configuration.limits.payloadBytesMax)")
         }
-        switch event.signatureStatus {
-        case .unsigned, .valid: break
-        case .invalid: throw StoreError.invalidEvent("event \(event.id.short) signature does not verify against its author")
-        case .signedWithoutAuthor: throw StoreError.invalidEvent("event \(event.id.short) is signed but names no author")
+    }
+
+    /// Signed events in a batch are verified in parallel chunks, one per core:
+    /// Ed25519 verification (about 130 µs each here) would otherwise hold a
+    /// large batch to one core.
+    private func verifySignatures(_ events: [Event]) async throws {
+        let signed = events.filter { $0.signature != nil }
+        guard !signed.isEmpty else { return }
+        func check(_ event: Event) throws {
+            switch event.signatureStatus {
+            case .unsigned, .valid: break
+            case .invalid: throw StoreError.invalidEvent("event \(event.id.short) signature does not verify against its author")
+            case .signedWithoutAuthor: throw StoreError.invalidEvent("event \(event.id.short) is signed but names no author")
+            }
+        }
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        guard signed.count >= 2 * cores else {
+            try signed.forEach(check)
+            return
+        }
+        let chunk = (signed.count + cores - 1) / cores
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for start in stride(from: 0, to: signed.count, by: chunk) {
+                let slice = signed[start..<min(start + chunk, signed.count)]
+                group.addTask { try slice.forEach(check) }
+            }
+            try await group.waitForAll()
         }
     }
 

@@ -29,6 +29,10 @@ struct DatabaseTuning: Sendable {
     var writeBufferCountMax: Int32 = 3
     /// Caps WAL growth so that old memtables are flushed and the WAL recycled.
     var walBytesMax: UInt64 = 256 << 20
+    /// All memtables of all families together: RocksDB flushes the largest
+    /// when the sum passes this, which bounds memtable memory however many
+    /// families are busy.
+    var memtableBytesMax = 96 << 20
 }
 
 /// An open RocksDB database with Trail's column families. This type owns the
@@ -67,6 +71,7 @@ final class Database: @unchecked Sendable {
         // The `ids` family's hash memtable takes one inserting thread at a time.
         rocksdb_options_set_allow_concurrent_memtable_write(options, 0)
         rocksdb_options_set_max_total_wal_size(options, tuning.walBytesMax)
+        rocksdb_options_set_db_write_buffer_size(options, tuning.memtableBytesMax)
         rocksdb_options_set_keep_log_file_num(options, 4)
         rocksdb_options_set_info_log_level(options, 2)  // warnings and above in RocksDB's LOG
 
