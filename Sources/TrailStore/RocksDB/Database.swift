@@ -46,6 +46,7 @@ final class Database: @unchecked Sendable {
     private let options: OpaquePointer
     private let familyOptions: [OpaquePointer]
     private let tableOptions: OpaquePointer
+    private let logTableOptions: OpaquePointer
     private let cache: OpaquePointer
     private let filter: OpaquePointer
     private var families: [OpaquePointer]
@@ -86,11 +87,18 @@ final class Database: @unchecked Sendable {
         // append in the kernel copying blocks). They cost about 1.3 bytes per
         // event for the id filter, plus the index, well inside the memory budget.
         rocksdb_block_based_options_set_cache_index_and_filter_blocks(tableOptions, 0)
+        // The log is read by range and by positions the id index vouches for, so a
+        // bloom filter would never say "absent": none, and 16 KiB blocks for a
+        // quarter of the index memory (the log holds most of the bytes).
+        logTableOptions = rocksdb_block_based_options_create()
+        rocksdb_block_based_options_set_block_cache(logTableOptions, cache)
+        rocksdb_block_based_options_set_block_size(logTableOptions, 16 << 10)
+        rocksdb_block_based_options_set_cache_index_and_filter_blocks(logTableOptions, 0)
 
         var perFamily = [OpaquePointer]()
         for family in Family.allCases {
             let familyOptions = rocksdb_options_create_copy(options)!
-            rocksdb_options_set_block_based_table_factory(familyOptions, tableOptions)
+            rocksdb_options_set_block_based_table_factory(familyOptions, family == .log ? logTableOptions : tableOptions)
             let buffer = family == .log ? tuning.logWriteBufferBytes : tuning.logWriteBufferBytes / 4
             rocksdb_options_set_write_buffer_size(familyOptions, buffer)
             rocksdb_options_set_max_write_buffer_number(familyOptions, tuning.writeBufferCountMax)
@@ -143,14 +151,14 @@ final class Database: @unchecked Sendable {
             }
         } catch {
             families = []
-            Self.destroyOptions(options, familyOptions, tableOptions, cache, filter, writeBuffered, writeSynced, readOptions)
+            Self.destroyOptions(options, familyOptions, [tableOptions, logTableOptions], cache, filter, writeBuffered, writeSynced, readOptions)
             throw error
         }
         families = handles.map { $0! }
     }
 
     private static func destroyOptions(
-        _ options: OpaquePointer, _ familyOptions: [OpaquePointer], _ tableOptions: OpaquePointer,
+        _ options: OpaquePointer, _ familyOptions: [OpaquePointer], _ tableOptions: [OpaquePointer],
         _ cache: OpaquePointer, _ filter: OpaquePointer, _ writeBuffered: OpaquePointer,
         _ writeSynced: OpaquePointer, _ readOptions: OpaquePointer
     ) {
@@ -161,7 +169,7 @@ final class Database: @unchecked Sendable {
         rocksdb_options_destroy(options)
         // The table options own the filter policy once it is set on them.
         _ = filter
-        rocksdb_block_based_options_destroy(tableOptions)
+        tableOptions.forEach { rocksdb_block_based_options_destroy($0) }
         rocksdb_cache_destroy(cache)
     }
 
@@ -176,7 +184,7 @@ final class Database: @unchecked Sendable {
         families = []
         rocksdb_close(handle)
         db = nil
-        Self.destroyOptions(options, familyOptions, tableOptions, cache, filter, writeBuffered, writeSynced, readOptions)
+        Self.destroyOptions(options, familyOptions, [tableOptions, logTableOptions], cache, filter, writeBuffered, writeSynced, readOptions)
     }
 
     private var handle: OpaquePointer {
