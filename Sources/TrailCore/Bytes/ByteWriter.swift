@@ -11,6 +11,11 @@ public struct ByteWriter: Sendable {
         bytes.reserveCapacity(capacity)
     }
 
+    public var count: Int { bytes.count }
+
+    /// Empties the buffer but keeps its memory, for a writer reused across records.
+    public mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
     public mutating func write(_ value: UInt8) { bytes.append(value) }
 
     public mutating func write(_ value: UInt16) {

@@ -48,6 +48,12 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
         return writer.bytes
     }
 
+    /// The 32 bytes, without allocating, valid only inside `body`.
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        let bigEndian = (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)
+        return try withUnsafeBytes(of: bigEndian, body)
+    }
+
     public func write(into writer: inout ByteWriter) {
         writer.write(words.0)
         writer.write(words.1)

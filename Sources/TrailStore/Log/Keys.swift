@@ -31,6 +31,12 @@ enum Keys {
         return writer.bytes
     }
 
+    static func log(shard: UInt16, namespace: UInt32, position: UInt64, into writer: inout ByteWriter) {
+        writer.write(shard)
+        writer.write(namespace)
+        writer.write(position)
+    }
+
     static func position(fromLogKey key: [UInt8]) -> UInt64? {
         guard key.count == 14 else { return nil }
         return key[6..<14].reduce(0) { $0 << 8 | UInt64($1) }

@@ -18,11 +18,15 @@ struct LogRecord {
 
     static func encode(origin: UInt32, originSeq: UInt64, event: Event) -> [UInt8] {
         var writer = ByteWriter(capacity: headerByteCount + event.encodedByteCount)
+        encode(origin: origin, originSeq: originSeq, event: event, into: &writer)
+        return writer.bytes
+    }
+
+    static func encode(origin: UInt32, originSeq: UInt64, event: Event, into writer: inout ByteWriter) {
         writer.write(origin)
         writer.write(originSeq)
         event.id.write(into: &writer)
         event.encode(into: &writer)
-        return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8], context: String = "log record") throws(DecodeError) -> LogRecord {
@@ -53,11 +57,15 @@ struct IDRecord: Equatable {
 
     var encoded: [UInt8] {
         var writer = ByteWriter(capacity: 24)
+        encode(into: &writer)
+        return writer.bytes
+    }
+
+    func encode(into writer: inout ByteWriter) {
         writer.write(namespace)
         writer.write(position)
         writer.write(origin)
         writer.write(originSeq)
-        return writer.bytes
     }
 
     static func decode(_ bytes: [UInt8]) throws(DecodeError) -> IDRecord {

@@ -69,6 +69,8 @@ final class ShardWriter: @unchecked Sendable {
     // Owned by the writer thread.
     private var namespaces: [UInt32: NamespaceState] = [:]
     private var pending = PendingIndex()
+    /// Reused for every key and value the writer builds.
+    private var scratch = ByteWriter(capacity: 4096)
 
     /// What readers see: each namespace's state as of the last commit.
     let published = Mutex<[UInt32: NamespaceState]>([:])
@@ -394,7 +396,7 @@ final class ShardWriter: @unchecked Sendable {
     private func held(_ id: EventID, _ group: Group) throws(StoreError) -> IDRecord? {
         if let record = group.placed[id] { return record }
         let bytes: [UInt8]?
-        do { bytes = try database.get(.ids, Keys.id(id)) } catch { throw .rocksDB(error) }
+        do { bytes = try id.withBytes { key throws(RocksDBError) in try database.get(.ids, key: key) } } catch { throw .rocksDB(error) }
         guard let bytes else { return nil }
         do { return try IDRecord.decode(bytes) } catch {
             throw .corrupt(what: "id record of \(id)", detail: error.description)
@@ -500,9 +502,15 @@ final class ShardWriter: @unchecked Sendable {
             let position = namespaces[entry.namespace]!.lastPosition + 1
             let record = IDRecord(namespace: entry.namespace, position: position, origin: origin, originSeq: originSeq)
             let batch = group.batch
-            batch.put(.log, Keys.log(shard: shardNumber, namespace: entry.namespace, position: position),
-                      LogRecord.encode(origin: origin, originSeq: originSeq, event: event), in: database)
-            batch.put(.ids, Keys.id(entry.id), record.encoded, in: database)
+            scratch.reset()
+            Keys.log(shard: shardNumber, namespace: entry.namespace, position: position, into: &scratch)
+            let keyByteCount = scratch.count
+            LogRecord.encode(origin: origin, originSeq: originSeq, event: event, into: &scratch)
+            batch.put(.log, scratch.bytes, keyByteCount: keyByteCount, in: database)
+            scratch.reset()
+            entry.id.write(into: &scratch)
+            record.encode(into: &scratch)
+            batch.put(.ids, scratch.bytes, keyByteCount: EventID.byteCount, in: database)
             if OriginIndex.isCheckpoint(originSeq) {
                 batch.put(.origins, Keys.origin(shard: shardNumber, namespace: entry.namespace, origin: origin, originSeq: originSeq),
                           Keys.positionValue(position), in: database)

@@ -200,12 +200,17 @@ final class Database: @unchecked Sendable {
     func family(_ family: Family) -> OpaquePointer { families[family.rawValue] }
 
     func get(_ family: Family, _ key: [UInt8]) throws(RocksDBError) -> [UInt8]? {
+        do {
+            return try key.withUnsafeBytes { key in try get(family, key: key) }
+        } catch {
+            throw error as! RocksDBError
+        }
+    }
+
+    func get(_ family: Family, key: UnsafeRawBufferPointer) throws(RocksDBError) -> [UInt8]? {
         let slice = try RocksDBError.check("get") { error in
-            key.withUnsafeBufferPointer { key in
-                key.withMemoryRebound(to: CChar.self) { key in
-                    rocksdb_get_pinned_cf(handle, readOptions, self.family(family), key.baseAddress, key.count, error)
-                }
-            }
+            rocksdb_get_pinned_cf(
+                handle, readOptions, self.family(family), key.baseAddress?.assumingMemoryBound(to: CChar.self), key.count, error)
         }
         guard let slice else { return nil }
         defer { rocksdb_pinnableslice_destroy(slice) }
