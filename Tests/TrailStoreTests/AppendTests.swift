@@ -118,3 +118,35 @@ import TrailStore
         #expect(try store.readAll("rep").count == 1)
     }
 }
+
+@Suite struct IDIndexTests {
+    /// Ids stay findable across reopen (with the state replayed from the log),
+    /// duplicates are recognised, and trimmed events leave the id index.
+    @Test func idsStayFindableAcrossReopenAndTrim() async throws {
+        let directory = TemporaryDirectory("ids")
+        let configuration = StoreConfiguration(shardCount: 2)
+        var store = try Store(directory: directory.path, configuration: configuration)
+        var ids = [EventID]()
+        for round in 0..<20 {
+            let batch = try (0..<5).map { try makeEvent("ids/ns-\($0 % 3)", round * 10 + $0) }
+            ids += try await store.append(contentsOf: batch).map(\.id)
+        }
+        for id in ids { #expect(try store.event(id: id) != nil) }
+        // Appending held events again is a duplicate, whether their id sits in memory or in a table file.
+        let again = try await store.append(contentsOf: (0..<5).map { try makeEvent("ids/ns-\($0 % 3)", $0) })
+        #expect(again.allSatisfy { if case .duplicate = $0.outcome { true } else { false } })
+        store.close()
+        store = try Store(directory: directory.path, configuration: configuration)
+        defer { store.close() }
+        for id in ids { #expect(try store.event(id: id) != nil, "\(id.short) lost after reopen") }
+        for info in try store.namespaces() { #expect(try store.check(info.namespace).isEmpty) }
+        let namespace = try Namespace("ids/ns-0")
+        let trimmedThrough = try await store.trim(namespace, through: 10)
+        #expect(trimmedThrough == 10)
+        let remaining = try store.read(namespace, after: .position(relay: store.relayID.fingerprint, position: 10)).events
+        #expect(remaining.first?.position == 11)
+        #expect(try store.check(namespace).isEmpty)
+        let gone = ids.filter { id in (try? store.event(id: id)) == nil }
+        #expect(gone.count == 10)
+    }
+}

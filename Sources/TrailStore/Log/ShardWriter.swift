@@ -561,6 +561,7 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     private func recheckPending(_ group: Group) throws(StoreError) {
+        var entered = 0
         for entry in Array(pending.entries.values) where pending.contains(entry.id) {
             // An entry registered on its own id (see `load`) is ready or waits anew.
             _ = pending.release(.event(entry.id))
@@ -568,8 +569,10 @@ final class ShardWriter: @unchecked Sendable {
                 pending.wait(entry.id, on: missing)
             } else {
                 _ = try enter(entry, try pendingEvent(entry, group), group)
+                entered += 1
             }
         }
+        if entered > 0 { logger.info("pending events entered at open", metadata: ["count": "\(entered)"]) }
     }
 
     // MARK: Retention

@@ -39,7 +39,8 @@ extension Store {
         }
         let origins = originRegistry.snapshot
         let lower = Keys.log(shard: state.shard, namespace: state.number, position: state.trimmedThrough + 1)
-        let upper = Keys.successor(of: Keys.namespacePrefix(shard: state.shard, namespace: state.number))
+        // Up to the published end: a group committing meanwhile is not part of this state.
+        let upper = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
         let iterator = database.iterator(.log, lower: lower, upper: upper)
         var expected = state.trimmedThrough + 1
         var lastSeq = [UInt32: UInt64]()
@@ -100,6 +101,11 @@ extension Store {
         try iterator.checkError()
         if expected != state.lastPosition + 1 {
             report(.densePositions, nil, "log ends at \(expected - 1); state says \(state.lastPosition)")
+        }
+        // Nothing may sit past the published end except a group committing right now.
+        let beyond = database.iterator(.log, lower: upper, upper: Keys.successor(of: Keys.namespacePrefix(shard: state.shard, namespace: state.number)))
+        if beyond.isValid, let position = Keys.position(fromLogKey: beyond.key), position != state.lastPosition + 1 {
+            report(.densePositions, position, "the log holds position \(position) past its end \(state.lastPosition)")
         }
         for (origin, held) in state.vector where lastSeq[origin] != held && !(lastSeq[origin] == nil && state.trimmedThrough > 0) {
             report(.vectorMatchesLog, nil, "vector says \(origins[Int(origin)].hex.prefix(8)) → \(held); log holds \(lastSeq[origin] ?? 0)")
