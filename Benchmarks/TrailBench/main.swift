@@ -121,7 +121,7 @@ if wanted("append") {
 if wanted("synced") {
     let total = quick ? 6_400 : 64_000
     let events = try makeEvents(total, namespaces: 16, prefix: "synced")
-    let store = try Store(directory: scratch + "/synced", configuration: StoreConfiguration(durability: .synced))
+    let store = try Store(directory: scratch + "/synced", configuration: StoreConfiguration(durability: .synced, shardCount: shardCount))
     let trailSeconds = try await seconds {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<64 {

@@ -33,7 +33,10 @@ public final class Store: Sendable {
     let namespaceRegistry: NamespaceRegistry
     let originRegistry: OriginRegistry
     let signals = CommitSignals()
-    let shards: [ShardWriter]
+    let writers: [ShardWriter]
+
+    /// The writer that owns `shard`.
+    func writer(for shard: Int) -> ShardWriter { writers[shard % writers.count] }
     let localOrigin: UInt32
     private let clock: Mutex<HybridClock>
     private let isClosed = Mutex(false)
@@ -76,13 +79,15 @@ public final class Store: Sendable {
         namespaceRegistry = try NamespaceRegistry(database: database, shardCount: shardCount, sync: sync)
         originRegistry = try OriginRegistry(database: database, sync: sync)
         localOrigin = writable ? try originRegistry.intern(identity.publicKey) : originRegistry.index(of: identity.publicKey) ?? 0
-        var shards = [ShardWriter]()
-        for shard in 0..<shardCount {
-            shards.append(try ShardWriter(
-                shard: shard, database: database, namespaces: namespaceRegistry, origins: originRegistry,
+        var writers = [ShardWriter]()
+        let writerCount = min(configuration.writerCount, shardCount)
+        for index in 0..<writerCount {
+            writers.append(try ShardWriter(
+                index: index, shards: Array(stride(from: index, to: shardCount, by: writerCount)),
+                database: database, namespaces: namespaceRegistry, origins: originRegistry,
                 signals: signals, configuration: configuration, localOrigin: localOrigin, writable: writable))
         }
-        self.shards = shards
+        self.writers = writers
         clock = Mutex(HybridClock())
         configuration.logger.info("store open", metadata: [
             "directory": "\(directory)", "relay": "\(identity.publicKey.hex.prefix(16))",
@@ -121,8 +126,8 @@ public final class Store: Sendable {
         try database.catchUp()
         try namespaceRegistry.reload()
         try originRegistry.reload()
-        for shard in shards {
-            for (namespace, last) in try shard.reloadReadOnly(registry: namespaceRegistry) {
+        for writer in writers {
+            for (namespace, last) in try writer.reloadReadOnly(registry: namespaceRegistry) {
                 signals.notify(namespace: namespace, lastPosition: last)
             }
         }
@@ -165,7 +170,7 @@ public final class Store: Sendable {
             return closed
         }
         guard !wasClosed else { return }
-        shards.forEach { $0.stop() }
+        writers.forEach { $0.stop() }
         signals.close()
         database.close()
         if let secondary = database.secondaryPath { try? FileManager.default.removeItem(atPath: secondary) }
@@ -187,7 +192,14 @@ public final class Store: Sendable {
     /// Appends one event accepted by this relay (its origin). Returns once the
     /// group holding it has committed with the configured durability.
     public func append(_ event: Event) async throws -> AppendResult {
-        try await append(contentsOf: [event])[0]
+        // The common single-event path, without the batch's per-writer split.
+        guard !closed else { throw StoreError.closed }
+        guard mode == .primary else { throw StoreError.readOnly }
+        if event.signature != nil { try await verifySignatures([event]) }
+        try validate(event)
+        let entry = try namespaceRegistry.intern(event.namespace)
+        let item = ShardWriter.Item(event: event, namespace: entry.number, shard: entry.shard, origin: nil)
+        return try await send([item], to: writer(for: Int(entry.shard)))[0]
     }
 
     /// Appends events accepted by this relay; results are in the same order.
@@ -232,7 +244,7 @@ public final class Store: Sendable {
         guard mode == .primary else { throw StoreError.readOnly }
         guard !events.isEmpty else { return [] }
         if events.contains(where: { $0.0.signature != nil }) { try await verifySignatures(events.map(\.0)) }
-        var perShard = [Int: [(index: Int, item: ShardWriter.Item)]]()
+        var perWriter = [Int: [(index: Int, item: ShardWriter.Item)]]()
         var previous: (Namespace, NamespaceRegistry.Entry)?
         for (index, (event, origin)) in events.enumerated() {
             try validate(event)
@@ -245,16 +257,17 @@ public final class Store: Sendable {
                 previous = (event.namespace, entry)
             }
             let originIndex = try origin.map { (try originRegistry.intern($0.0), $0.1) }
-            perShard[Int(entry.shard), default: []].append(
-                (index, ShardWriter.Item(event: event, namespace: entry.number, origin: originIndex.map { (index: $0.0, originSeq: $0.1) })))
+            perWriter[Int(entry.shard) % writers.count, default: []].append(
+                (index, ShardWriter.Item(event: event, namespace: entry.number, shard: entry.shard,
+                                         origin: originIndex.map { (index: $0.0, originSeq: $0.1) })))
         }
-        if perShard.count == 1, let (shard, items) = perShard.first {
-            return try await send(items.map(\.item), to: shards[shard])
+        if perWriter.count == 1, let (writer, items) = perWriter.first {
+            return try await send(items.map(\.item), to: writers[writer])
         }
         var results = [AppendResult?](repeating: nil, count: events.count)
         try await withThrowingTaskGroup(of: [(Int, AppendResult)].self) { group in
-            for (shard, items) in perShard {
-                let writer = shards[shard]
+            for (writer, items) in perWriter {
+                let writer = writers[writer]
                 group.addTask {
                     let answers = try await self.send(items.map(\.item), to: writer)
                     return Array(zip(items.map(\.index), answers))
@@ -313,7 +326,7 @@ public final class Store: Sendable {
         guard mode == .primary else { throw StoreError.readOnly }
         let entry = try namespaceRegistry.intern(namespace)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            shards[Int(entry.shard)].enqueue(.setRetention(entry.number, namespace, retention, continuation))
+            writer(for: Int(entry.shard)).enqueue(.setRetention(entry.number, namespace, entry.shard, retention, continuation))
         }
     }
 
@@ -323,7 +336,7 @@ public final class Store: Sendable {
     public func trim(_ namespace: Namespace, through position: UInt64? = nil) async throws -> UInt64 {
         guard let entry = namespaceRegistry.lookup(namespace) else { throw StoreError.unknownNamespace(namespace) }
         return try await withCheckedThrowingContinuation { continuation in
-            shards[Int(entry.shard)].enqueue(.trim(entry.number, position, continuation))
+            writer(for: Int(entry.shard)).enqueue(.trim(entry.number, position, continuation))
         }
     }
 
@@ -331,7 +344,7 @@ public final class Store: Sendable {
     /// when a namespace receives no appends). A server calls it on a timer.
     public func enforceRetention() async throws {
         for (namespace, entry) in namespaceRegistry.all {
-            let state = shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+            let state = writer(for: Int(entry.shard)).published.withLock { $0[entry.number] }
             if let state, !state.retention.keepsAll { try await trim(namespace) }
         }
     }
@@ -340,7 +353,7 @@ public final class Store: Sendable {
 
     func state(of namespace: Namespace) -> NamespaceState? {
         guard let entry = namespaceRegistry.lookup(namespace) else { return nil }
-        return shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+        return writer(for: Int(entry.shard)).published.withLock { $0[entry.number] }
     }
 
     func vector(from indexed: [UInt32: UInt64]) -> VersionVector {
@@ -361,7 +374,7 @@ public final class Store: Sendable {
 
     public func info(_ namespace: Namespace) throws -> NamespaceInfo? {
         guard let entry = namespaceRegistry.lookup(namespace) else { return nil }
-        let state = shards[Int(entry.shard)].published.withLock { $0[entry.number] }
+        let state = writer(for: Int(entry.shard)).published.withLock { $0[entry.number] }
             ?? NamespaceState(number: entry.number, namespace: namespace, shard: entry.shard)
         return NamespaceInfo(
             namespace: namespace, number: entry.number, shard: Int(entry.shard),

@@ -1,4 +1,5 @@
 public import Logging
+import Foundation
 public import TrailCore
 
 /// When an append is acknowledged.
@@ -19,6 +20,12 @@ public struct StoreConfiguration: Sendable {
     /// use the stored value). Each shard has one writer thread; 4 keeps a
     /// 2-core machine busy while leaving room for readers.
     public var shardCount: Int
+    /// Writer threads; each owns the shards whose number modulo this count is
+    /// its own. Fewer writers make bigger groups: with `synced`, each writer
+    /// pays its own fsync, and on two cores one writer with groups spanning
+    /// every shard measured 1.5× the synced throughput of four (see
+    /// Docs/PERFORMANCE.md). Default: half the cores, at least one.
+    public var writerCount: Int
     public var limits: EventLimits
     /// Pending events a shard keeps before refusing more; each costs about
     /// 200 bytes of memory for its dependency index, its bytes stay on disk.
@@ -39,6 +46,7 @@ public struct StoreConfiguration: Sendable {
     public init(
         durability: Durability = .buffered,
         shardCount: Int = 4,
+        writerCount: Int = StoreConfiguration.defaultWriterCount,
         limits: EventLimits = .default,
         pendingCountMax: Int = 100_000,
         groupEventCountMax: Int = 10_000,
@@ -52,6 +60,7 @@ public struct StoreConfiguration: Sendable {
         precondition(groupEventCountMax >= 1 && pageEventCountMax >= 1 && pendingCountMax >= 0)
         self.durability = durability
         self.shardCount = shardCount
+        self.writerCount = max(1, writerCount)
         self.limits = limits
         self.pendingCountMax = pendingCountMax
         self.groupEventCountMax = groupEventCountMax
@@ -61,6 +70,9 @@ public struct StoreConfiguration: Sendable {
         self.blockCacheBytes = blockCacheBytes
         self.writeBufferBytes = writeBufferBytes
     }
+
+    /// Half the cores, at least one.
+    public static var defaultWriterCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount / 2) }
 
     @Sendable public static func systemClock() -> UInt64 {
         var spec = timespec()

@@ -11,8 +11,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case cursorFromOtherRelay(cursorRelay: UInt64, thisRelay: UInt64)
     /// A fast cursor past the end of the log: made by another incarnation of this relay, or forged.
     case cursorBeyondLog(namespace: Namespace, position: UInt64, last: UInt64)
-    case pendingFull(shard: Int, limit: Int)
-    case overloaded(shard: Int, queuedJobs: Int)
+    case pendingFull(writer: Int, limit: Int)
+    case overloaded(queuedJobs: Int)
     case invalidEvent(String)
     case incompatibleDirectory(String)
     case closed
@@ -29,10 +29,10 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "cursor is a position on relay \(String(cursorRelay, radix: 16)), not this relay \(String(thisRelay, radix: 16)); use a portable cursor to move between relays"
         case .cursorBeyondLog(let namespace, let position, let last):
             "cursor position \(position) is past the end of \"\(namespace)\" (last is \(last))"
-        case .pendingFull(let shard, let limit):
-            "shard \(shard) holds \(limit) pending events, its limit; refusing more until dependencies arrive"
-        case .overloaded(let shard, let queued):
-            "shard \(shard) has \(queued) appends queued, its limit; retry after a short wait"
+        case .pendingFull(let writer, let limit):
+            "writer \(writer) holds \(limit) pending events, its limit; refusing more until dependencies arrive"
+        case .overloaded(let queued):
+            "\(queued) appends are queued for one writer, its limit; retry after a short wait"
         case .invalidEvent(let detail): "invalid event: \(detail)"
         case .incompatibleDirectory(let detail): "data directory cannot be used: \(detail)"
         case .closed: "store is closed"

@@ -52,9 +52,11 @@ import TrailStore
         #expect(try store.check(Namespace("ns")).isEmpty)
     }
 
-    @Test func concurrentAppendersLeaveEveryNamespaceDenseAndTheVectorEqualToTheLog() async throws {
+    /// One writer for every shard, and one writer per shard.
+    @Test(arguments: [1, 4])
+    func concurrentAppendersLeaveEveryNamespaceDenseAndTheVectorEqualToTheLog(writers: Int) async throws {
         let directory = TemporaryDirectory()
-        let store = try Store(directory: directory.path, configuration: StoreConfiguration(shardCount: 4))
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(shardCount: 4, writerCount: writers))
         defer { store.close() }
         let taskCount = 200
         let perTask = 25

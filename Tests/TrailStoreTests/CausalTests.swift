@@ -42,7 +42,7 @@ func expectCausalOrder(_ log: [StoredEvent], sourceLocation: SourceLocation = #_
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func eventsDeliveredInAnyOrderEnterTheLogInCausalOrder(seed: UInt64) async throws {
         let directory = TemporaryDirectory()
-        let store = try Store(directory: directory.path)
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(writerCount: Int(seed % 3) + 1))
         defer { store.close() }
         let origins = [relayKey(1), relayKey(2), relayKey(3)]
         let history = try History(seed: seed, namespace: "doc/shared", origins: origins, count: 300)

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 import TrailCore
 
-/// The single writer of one shard.
+/// The single writer of a set of shards (every shard has exactly one).
 ///
 /// Appenders enqueue jobs and suspend; a dedicated thread takes everything
 /// queued (up to `groupEventCountMax` events), places each event — duplicate,
@@ -17,13 +17,14 @@ final class ShardWriter: @unchecked Sendable {
     struct Item: Sendable {
         let event: Event
         let namespace: UInt32
+        let shard: UInt16
         /// nil for an event accepted here; otherwise the origin index and originSeq it carries.
         let origin: (index: UInt32, originSeq: UInt64)?
     }
 
     enum Job {
         case append([Item], CheckedContinuation<[AppendResult], any Error>)
-        case setRetention(UInt32, Namespace, Retention, CheckedContinuation<Void, any Error>)
+        case setRetention(UInt32, Namespace, UInt16, Retention, CheckedContinuation<Void, any Error>)
         /// Trims through a position, or by the retention policy when nil.
         case trim(UInt32, UInt64?, CheckedContinuation<UInt64, any Error>)
         /// Re-examines every pending event (after open, in case a dependency is held).
@@ -37,7 +38,7 @@ final class ShardWriter: @unchecked Sendable {
         func fail(_ error: any Error) {
             switch self {
             case .append(_, let continuation): continuation.resume(throwing: error)
-            case .setRetention(_, _, _, let continuation): continuation.resume(throwing: error)
+            case .setRetention(_, _, _, _, let continuation): continuation.resume(throwing: error)
             case .trim(_, _, let continuation): continuation.resume(throwing: error)
             case .recheckPending: break
             }
@@ -51,7 +52,10 @@ final class ShardWriter: @unchecked Sendable {
     /// batch stays bounded; the rest is trimmed by the next pass.
     static let trimEventCountMax = 50_000
 
-    let shard: Int
+    /// The shards this writer owns.
+    let shards: [Int]
+    /// This writer's number, for its thread name and logs.
+    let index: Int
     private let database: Database
     private let origins: OriginRegistry
     private let signals: CommitSignals
@@ -77,10 +81,11 @@ final class ShardWriter: @unchecked Sendable {
     private let stopped = DispatchSemaphore(value: 0)
 
     init(
-        shard: Int, database: Database, namespaces registry: NamespaceRegistry, origins: OriginRegistry,
+        index: Int, shards: [Int], database: Database, namespaces registry: NamespaceRegistry, origins: OriginRegistry,
         signals: CommitSignals, configuration: StoreConfiguration, localOrigin: UInt32, writable: Bool = true
     ) throws(StoreError) {
-        self.shard = shard
+        self.index = index
+        self.shards = shards
         self.database = database
         self.origins = origins
         self.signals = signals
@@ -88,7 +93,7 @@ final class ShardWriter: @unchecked Sendable {
         self.localOrigin = localOrigin
         self.localRelay = origins.relay(at: localOrigin) ?? (try! RelayID(bytes: [UInt8](repeating: 0, count: 32)))
         self.logger = configuration.logger
-        logger[metadataKey: "shard"] = "\(shard)"
+        logger[metadataKey: "writer"] = "\(index)"
         try load(registry: registry)
         guard writable else {
             stopping = true
@@ -96,7 +101,7 @@ final class ShardWriter: @unchecked Sendable {
             return
         }
         let thread = Thread { [self] in run() }
-        thread.name = "trail-shard-\(shard)"
+        thread.name = "trail-writer-\(index)"
         thread.start()
         if pending.count > 0 { enqueueInternal(.recheckPending) }
     }
@@ -116,7 +121,7 @@ final class ShardWriter: @unchecked Sendable {
     private func load(registry: NamespaceRegistry) throws(StoreError) {
         namespaces = [:]
         pending = PendingIndex()
-        for (namespace, entry) in registry.all where Int(entry.shard) == shard {
+        for (namespace, entry) in registry.all where shards.contains(Int(entry.shard)) {
             var state = NamespaceState(number: entry.number, namespace: namespace, shard: entry.shard)
             do {
                 if let bytes = try database.get(.state, Keys.state(shard: entry.shard, namespace: entry.number)) {
@@ -131,30 +136,32 @@ final class ShardWriter: @unchecked Sendable {
             try replayLogTail(&state)
             namespaces[entry.number] = state
         }
-        let prefix = Keys.shardPrefix(UInt16(shard))
-        let iterator = database.iterator(.pending, lower: prefix, upper: Keys.successor(of: prefix))
         var loaded = [PendingEntry]()
-        while iterator.isValid {
-            let key = iterator.key
-            guard key.count == Keys.namespacePrefixByteCount + EventID.byteCount else {
-                throw StoreError.corrupt(what: "pending key", detail: Hex.encode(key))
+        for shard in shards {
+            let prefix = Keys.shardPrefix(UInt16(shard))
+            let iterator = database.iterator(.pending, lower: prefix, upper: Keys.successor(of: prefix))
+            while iterator.isValid {
+                let key = iterator.key
+                guard key.count == Keys.namespacePrefixByteCount + EventID.byteCount else {
+                    throw StoreError.corrupt(what: "pending key", detail: Hex.encode(key))
+                }
+                let number = key[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+                let record: LogRecord
+                let event: Event
+                do {
+                    record = try PendingRecord.decode(iterator.value)
+                    event = try record.verifiedEvent()
+                } catch {
+                    throw StoreError.corrupt(what: "pending event \(Hex.encode(key.suffix(32)))", detail: error.description)
+                }
+                guard event.id.bytes == Array(key.suffix(EventID.byteCount)) else {
+                    throw StoreError.corrupt(what: "pending event", detail: "key \(Hex.encode(key.suffix(32))) holds event \(event.id)")
+                }
+                loaded.append(PendingEntry(id: event.id, namespace: number, origin: record.origin, originSeq: record.originSeq, parents: event.parents))
+                iterator.next()
             }
-            let number = key[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-            let record: LogRecord
-            let event: Event
-            do {
-                record = try PendingRecord.decode(iterator.value)
-                event = try record.verifiedEvent()
-            } catch {
-                throw StoreError.corrupt(what: "pending event \(Hex.encode(key.suffix(32)))", detail: error.description)
-            }
-            guard event.id.bytes == Array(key.suffix(EventID.byteCount)) else {
-                throw StoreError.corrupt(what: "pending event", detail: "key \(Hex.encode(key.suffix(32))) holds event \(event.id)")
-            }
-            loaded.append(PendingEntry(id: event.id, namespace: number, origin: record.origin, originSeq: record.originSeq, parents: event.parents))
-            iterator.next()
+            do { try iterator.checkError() } catch { throw StoreError.rocksDB(error) }
         }
-        do { try iterator.checkError() } catch { throw StoreError.rocksDB(error) }
         let group = Group()
         for entry in loaded {
             // Registered on its first missing dependency, or on itself-as-held (released by recheck).
@@ -208,7 +215,7 @@ final class ShardWriter: @unchecked Sendable {
         }
         if queue.count >= Self.queueJobCountMax {
             condition.unlock()
-            job.fail(StoreError.overloaded(shard: shard, queuedJobs: queue.count))
+            job.fail(StoreError.overloaded(queuedJobs: queue.count))
             return
         }
         queue.append(job)
@@ -232,13 +239,23 @@ final class ShardWriter: @unchecked Sendable {
         stopped.wait()
     }
 
+    /// With `synced`, a group that would be much smaller than the previous one
+    /// waits this long for the appenders the previous group just released:
+    /// one fsync then covers them all. 200 µs is well under the fsync it saves.
+    static let syncedLingerMicroseconds = 200
+
     private func run() {
+        var previousGroupJobs = 0
         while true {
             condition.lock()
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty {
                 condition.unlock()
                 break
+            }
+            if configuration.durability == .synced, queue.count * 2 < previousGroupJobs, !stopping {
+                let deadline = Date(timeIntervalSinceNow: Double(Self.syncedLingerMicroseconds) / 1_000_000)
+                while queue.count < previousGroupJobs, !stopping, condition.wait(until: deadline) {}
             }
             var jobs = [Job]()
             var events = 0
@@ -247,6 +264,7 @@ final class ShardWriter: @unchecked Sendable {
                 events += job.eventCount
             }
             condition.unlock()
+            previousGroupJobs = jobs.count
             commit(jobs)
         }
         persistAll()
@@ -278,8 +296,8 @@ final class ShardWriter: @unchecked Sendable {
                 } catch {
                     results.append(.failure(error))
                 }
-            case .setRetention(let number, let namespace, let retention, _):
-                var state = state(number, namespace)
+            case .setRetention(let number, let namespace, let shard, let retention, _):
+                var state = state(number, namespace, shard)
                 state.retention = retention
                 state.mustPersist = true
                 namespaces[number] = state
@@ -330,7 +348,7 @@ final class ShardWriter: @unchecked Sendable {
         for (job, result) in zip(jobs, results) {
             switch (job, result) {
             case (.append(_, let continuation), .success(let answers)): continuation.resume(returning: answers)
-            case (.setRetention(_, _, _, let continuation), .success): continuation.resume()
+            case (.setRetention(_, _, _, _, let continuation), .success): continuation.resume()
             case (.trim(_, _, let continuation), .success):
                 continuation.resume(returning: trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
@@ -423,9 +441,9 @@ final class ShardWriter: @unchecked Sendable {
         return nil
     }
 
-    private func state(_ number: UInt32, _ namespace: Namespace) -> NamespaceState {
+    private func state(_ number: UInt32, _ namespace: Namespace, _ shard: UInt16) -> NamespaceState {
         if let state = namespaces[number] { return state }
-        let state = NamespaceState(number: number, namespace: namespace, shard: UInt16(shard))
+        let state = NamespaceState(number: number, namespace: namespace, shard: shard)
         namespaces[number] = state
         return state
     }
@@ -436,7 +454,7 @@ final class ShardWriter: @unchecked Sendable {
             return AppendResult(id: event.id, outcome: .duplicate(try placement(record)))
         }
         if pending.contains(event.id) { return AppendResult(id: event.id, outcome: .pending) }
-        let namespace = state(item.namespace, event.namespace)
+        let namespace = state(item.namespace, event.namespace, item.shard)
         if let (origin, originSeq) = item.origin, originSeq <= namespace.vector[origin] ?? 0 {
             // This (origin, originSeq) is taken by a different event: either the origin
             // equivocated, or retention already trimmed it.
@@ -455,7 +473,7 @@ final class ShardWriter: @unchecked Sendable {
             originSeq: item.origin?.originSeq ?? 0, parents: event.parents)
         if let missing = try firstMissing(entry, group) {
             guard pending.count < configuration.pendingCountMax else {
-                throw .pendingFull(shard: shard, limit: configuration.pendingCountMax)
+                throw .pendingFull(writer: index, limit: configuration.pendingCountMax)
             }
             group.batch.put(
                 .pending, Keys.pending(shard: namespace.shard, namespace: item.namespace, id: event.id),
