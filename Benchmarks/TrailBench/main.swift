@@ -49,20 +49,13 @@ func seconds(_ body: () async throws -> Void) async rethrows -> Double {
 /// system generator makes one getrandom call per draw, which would dominate.
 final class PayloadSource: @unchecked Sendable {
     // Only the benchmark's main flow draws from it.
-    var state = UInt64.random(in: 1...UInt64.max)
-    func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var generator = SplitMix64(seed: UInt64.random(in: 1...UInt64.max))
 }
 let payloadSource = PayloadSource()
 func payload(_ count: Int = 256) -> [UInt8] {
     var bytes = [UInt8]()
     bytes.reserveCapacity(count + 8)
-    while bytes.count < count { withUnsafeBytes(of: payloadSource.next()) { bytes.append(contentsOf: $0) } }
+    while bytes.count < count { withUnsafeBytes(of: payloadSource.generator.next()) { bytes.append(contentsOf: $0) } }
     return Array(bytes.prefix(count))
 }
 

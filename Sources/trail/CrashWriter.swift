@@ -28,7 +28,7 @@ struct CrashWriter: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<tasks {
                 group.addTask {
-                    var generator = SplitMix(state: seed &* 1_000_003 &+ UInt64(task))
+                    var generator = SplitMix64(seed: seed &* 1_000_003 &+ UInt64(task))
                     // A remote origin per task whose events arrive out of order, so that
                     // pending events are in flight when the kill comes.
                     // Unique per run and task: an origin never reuses an originSeq for another event.
@@ -99,16 +99,5 @@ final class Output: Sendable {
         lock.withLock {
             FileHandle.standardOutput.write(Data(text.utf8))
         }
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

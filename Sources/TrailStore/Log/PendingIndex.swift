@@ -47,14 +47,4 @@ struct PendingIndex {
 
     @discardableResult
     mutating func remove(_ id: EventID) -> PendingEntry? { entries.removeValue(forKey: id) }
-
-    func entries(inNamespace namespace: UInt32) -> [PendingEntry] {
-        entries.values.filter { $0.namespace == namespace }
-    }
-
-    /// What each pending event waits on, for `inspect`.
-    func waitingOn(_ id: EventID) -> Dependency? {
-        for (dependency, ids) in waiters where ids.contains(id) { return dependency }
-        return nil
-    }
 }

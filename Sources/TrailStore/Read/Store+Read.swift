@@ -1,10 +1,6 @@
 public import TrailCore
 
 extension Store {
-    /// Decoding limits for stored bytes: what the store accepted once is read
-    /// back whatever the current payload setting.
-    static let storedLimits = EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling)
-
     /// Reads a page of the namespace's log after `cursor` (from the start when
     /// nil), in this relay's causal order.
     ///
