@@ -152,3 +152,23 @@ import TrailStore
         #expect(gone.count == 10)
     }
 }
+
+@Suite struct CorruptionTests {
+    @Test func corruptedInputIsRefusedAndTheStoreStaysIntact() async throws {
+        let directory = TemporaryDirectory("corrupt")
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let events = try (0..<10).map { try makeEvent("audit/log", $0) }
+        _ = try await store.append(contentsOf: events)
+        let bytes = events[3].encoded
+        #expect(throws: DecodeError.self) { try Event(decoding: Array(bytes.dropLast(5))) }
+        #expect(throws: DecodeError.self) { try Event(decoding: bytes + [0xFF]) }
+        let cursor = try store.read(Namespace("audit/log"), limit: 4).portableCursor.text
+        var damaged = Array(cursor)
+        damaged[damaged.count / 2] = damaged[damaged.count / 2] == "x" ? "y" : "x"
+        #expect(throws: DecodeError.self) { try Cursor(text: String(damaged)) }
+        #expect(throws: DecodeError.self) { try Cursor(text: String(cursor.dropLast(3))) }
+        #expect(try store.readAll("audit/log").map(\.id) == events.map(\.id))
+        #expect(try store.check(Namespace("audit/log")).isEmpty)
+    }
+}

@@ -67,12 +67,12 @@ extension Store {
             if event.signatureStatus == .invalid || event.signatureStatus == .signedWithoutAuthor {
                 report(.signature, position, "event \(event.id.short) signature does not verify")
             }
-            if let index = try database.get(.ids, Keys.id(event.id)).flatMap({ try? IDRecord.decode($0) }) {
+            if let index = try database.get(.ids, Keys.id(record.id)).flatMap({ try? IDRecord.decode($0) }) {
                 if index != IDRecord(namespace: state.number, position: position, origin: record.origin, originSeq: record.originSeq) {
-                    report(.idIndex, position, "id \(event.id.short) indexed at \(index.position) origin \(index.origin)/\(index.originSeq)")
+                    report(.idIndex, position, "id \(record.id.short) indexed at \(index.position) origin \(index.origin)/\(index.originSeq)")
                 }
             } else {
-                report(.idIndex, position, "id \(event.id.short) missing from the id index")
+                report(.idIndex, position, "id \(record.id.short) missing from the id index")
             }
             if OriginIndex.isCheckpoint(record.originSeq) {
                 let key = Keys.origin(shard: state.shard, namespace: state.number, origin: record.origin, originSeq: record.originSeq)

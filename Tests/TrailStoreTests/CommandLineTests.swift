@@ -1,0 +1,83 @@
+import Foundation
+import Subprocess
+import SystemPackage
+import Testing
+import TrailCore
+import TrailStore
+
+/// Runs the `trail` executable as a user would and returns (exit code, stdout, stderr).
+func runTrail(_ arguments: [String], input: String? = nil) async throws -> (Int32, String, String) {
+    let result = try await Subprocess.run(
+        .path(FilePath(try trailBinary())), arguments: Arguments(arguments),
+        input: .string(input ?? ""), output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+    let code: Int32
+    switch result.terminationStatus {
+    case .exited(let status): code = status
+    case .signaled(let signal): code = 128 + signal
+    }
+    return (code, result.standardOutput, result.standardError)
+}
+
+@Suite(.serialized) struct CommandLineTests {
+    @Test func appendReadAndInspectRoundTrip() async throws {
+        let directory = TemporaryDirectory("cli")
+        let data = ["--data", directory.path]
+        let (appendCode, appendOut, _) = try await runTrail(["append", "auction/task-7", "bid 40", "--type", "bid", "--json"] + data)
+        #expect(appendCode == 0)
+        #expect(appendOut.contains("\"outcome\":\"appended\""))
+        #expect(appendOut.contains("\"position\":1"))
+        let (stdinCode, _, _) = try await runTrail(["append", "auction/task-7", "--stdin"] + data, input: "bid 41")
+        #expect(stdinCode == 0)
+        let (readCode, readOut, readErr) = try await runTrail(["read", "auction/task-7"] + data)
+        #expect(readCode == 0)
+        #expect(readOut.contains("\"bid 40\"") && readOut.contains("\"bid 41\""))
+        #expect(readErr.contains("cursor "))
+        let (inspectCode, inspectOut, _) = try await runTrail(["inspect", "--verify"] + data)
+        #expect(inspectCode == 0)
+        #expect(inspectOut.contains("auction/task-7"))
+        #expect(inspectOut.contains("verified: every invariant holds"))
+    }
+
+    @Test func signedAppendWithAKeyFromKeygen() async throws {
+        let directory = TemporaryDirectory("cli-key")
+        let keyFile = directory.path + ".key"
+        defer { try? FileManager.default.removeItem(atPath: keyFile) }
+        let (keygenCode, publicKey, _) = try await runTrail(["keygen", "--out", keyFile])
+        #expect(keygenCode == 0)
+        let author = publicKey.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(author.count == 64)
+        let (code, _, _) = try await runTrail(["append", "rep/vouches", "vouch", "--key", keyFile, "--data", directory.path])
+        #expect(code == 0)
+        let (_, readOut, _) = try await runTrail(["read", "rep/vouches", "--json", "--author", author, "--data", directory.path])
+        #expect(readOut.contains("\"author\":\"\(author)\""))
+        #expect(readOut.contains("\"signature\""))
+    }
+
+    struct BadCommand: Sendable, CustomTestStringConvertible {
+        let arguments: [String]
+        let message: String
+        var testDescription: String { arguments.joined(separator: " ") }
+    }
+
+    static let badCommands: [BadCommand] = [
+        BadCommand(arguments: ["append", "bad//name", "x"], message: "namespace"),
+        BadCommand(arguments: ["append", "ok/name"], message: "payload"),
+        BadCommand(arguments: ["append", "ok/name", "x", "--parent", "nothex"], message: "--parent"),
+        BadCommand(arguments: ["append", "ok/name", "x", "--key", "/nonexistent.key"], message: "--key"),
+        BadCommand(arguments: ["append", "ok/name", "x", "--durability", "sometimes"], message: "durability"),
+        BadCommand(arguments: ["read", "ok/name", "--after", "AAAA"], message: "cursor"),
+        BadCommand(arguments: ["read", "ok/name", "--limit", "0"], message: "--limit"),
+        BadCommand(arguments: ["read", "ok/name", "--author", "zz"], message: "--author"),
+    ]
+
+    @Test(arguments: badCommands)
+    func badInputIsRefusedWithAMessageNamingItAndNothingIsWritten(_ command: BadCommand) async throws {
+        let directory = TemporaryDirectory("cli-bad")
+        _ = try await runTrail(["append", "ok/name", "kept", "--data", directory.path])
+        let (code, _, error) = try await runTrail(command.arguments + ["--data", directory.path])
+        #expect(code != 0)
+        #expect(error.contains(command.message), "\(error)")
+        let (_, readOut, _) = try await runTrail(["read", "ok/name", "--data", directory.path])
+        #expect(readOut.split(separator: "\n").count == 1)
+    }
+}
