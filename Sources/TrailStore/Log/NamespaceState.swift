@@ -15,6 +15,8 @@ struct NamespaceState: Sendable {
     var byteCount: UInt64 = 0
     var retention: Retention = .keepAll
     var vector: [UInt32: UInt64] = [:]
+    /// The newest timestamp (raw HLC) of any event that entered this log.
+    var timestampMax: UInt64 = 0
     /// `lastPosition` as of the state record on disk. Appends do not rewrite the
     /// record every group: opening the store replays the log after this
     /// position instead (see `ShardWriter.load`). Not part of the record.
@@ -40,7 +42,7 @@ struct NamespaceState: Sendable {
     static let recordVersion: UInt8 = 1
 
     /// `state` value: version (1) | lastPosition (8) | trimmedThrough (8) | eventCount (8) |
-    /// byteCount (8) | retention age, count, bytes (8 each, 0 = none) | vector size (4) |
+    /// byteCount (8) | retention age, count, bytes (8 each, 0 = none) | timestampMax (8) | vector size (4) |
     /// (origin index (4) | originSeq (8)) ascending by origin index.
     var encoded: [UInt8] {
         var writer = ByteWriter(capacity: 61 + 12 * vector.count)
@@ -52,6 +54,7 @@ struct NamespaceState: Sendable {
         writer.write(retention.ageMillisecondsMax ?? 0)
         writer.write(retention.eventCountMax ?? 0)
         writer.write(retention.byteCountMax ?? 0)
+        writer.write(timestampMax)
         writer.write(UInt32(vector.count))
         for origin in vector.keys.sorted() {
             writer.write(origin)
@@ -74,6 +77,7 @@ struct NamespaceState: Sendable {
         retention = Retention(
             ageMillisecondsMax: age == 0 ? nil : age, eventCountMax: count == 0 ? nil : count,
             byteCountMax: bytes == 0 ? nil : bytes)
+        timestampMax = try reader.readUInt64("timestampMax")
         let size = try reader.readUInt32("vector size")
         vector = [:]
         for _ in 0..<size {

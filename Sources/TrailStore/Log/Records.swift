@@ -37,6 +37,19 @@ struct LogRecord {
         return LogRecord(origin: origin, originSeq: originSeq, id: id, bytes: bytes)
     }
 
+    /// The event's timestamp, read in place: its offset follows from the
+    /// namespace length and author kind (Docs/FORMAT.md).
+    var timestamp: HybridTimestamp? {
+        let start = Self.headerByteCount
+        guard bytes.count > start + 2 else { return nil }
+        let namespaceLength = Int(bytes[start + 1])
+        let authorKind = start + 2 + namespaceLength
+        guard authorKind < bytes.count else { return nil }
+        let at = authorKind + 1 + (bytes[authorKind] == 1 ? PublicKey.byteCount : 0)
+        guard at + 8 <= bytes.count else { return nil }
+        return HybridTimestamp(rawValue: bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) })
+    }
+
     /// The event, checked field by field, with the stored id.
     func event(in namespace: Namespace) throws(DecodeError) -> Event {
         try Event(stored: bytes, offset: Self.headerByteCount, id: id, namespace: namespace)

@@ -62,6 +62,9 @@ extension Store {
                 continue
             }
             bytes += UInt64(event.encodedByteCount)
+            if event.timestamp.rawValue > state.timestampMax {
+                report(.counts, position, "timestamp \(event.timestamp) is past the namespace's newest \(HybridTimestamp(rawValue: state.timestampMax))")
+            }
             if event.id != record.id { report(.idIsHash, position, "stored id \(record.id.short) but the event hashes to \(event.id.short)") }
             if event.namespace != namespace { report(.idIsHash, position, "event names namespace \(event.namespace)") }
             if event.signatureStatus == .invalid || event.signatureStatus == .signedWithoutAuthor {
