@@ -138,4 +138,11 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
             bytes, from: offset, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling),
             storedID: id, storedNamespace: namespace)
     }
+
+    /// The same, reading a buffer in place (a RocksDB value during replay).
+    public init(stored buffer: UnsafeRawBufferPointer, offset: Int, id: EventID, namespace: Namespace) throws(DecodeError) {
+        self = try EventCodec.decode(
+            buffer, from: offset, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling),
+            storedID: id, storedNamespace: namespace)
+    }
 }

@@ -52,9 +52,9 @@ enum EventCodec {
         }
     }
 
-    static func decode(
-        _ bytes: [UInt8], from start: Int, limits: EventLimits, storedID: EventID?, storedNamespace: Namespace?
-    ) throws(DecodeError) -> Event {
+    static func decode<Bytes: RandomAccessCollection<UInt8>>(
+        _ bytes: Bytes, from start: Int, limits: EventLimits, storedID: EventID?, storedNamespace: Namespace?
+    ) throws(DecodeError) -> Event where Bytes.Index == Int {
         var reader = ByteReader(bytes, offset: start, context: "event")
         let version = try reader.readUInt8("version")
         guard version == Self.version else { throw reader.error("version", .unsupportedVersion(version), at: start) }
@@ -127,7 +127,9 @@ enum EventCodec {
         }
         try reader.expectEnd()
 
-        let id = storedID ?? EventID(bytes: bytes[start..<bodyEnd].withUnsafeBytes { SHA256.hash(buffer: $0) })
+        let id = storedID ?? EventID(bytes: bytes[start..<bodyEnd].withContiguousStorageIfAvailable {
+            SHA256.hash(buffer: UnsafeRawBufferPointer($0))
+        } ?? SHA256.hash(Array(bytes[start..<bodyEnd])))
         return Event(
             namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
             payload: payload, signature: signature, id: id)

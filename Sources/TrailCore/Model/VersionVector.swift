@@ -93,7 +93,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     /// relays writing one namespace is far past Trail's design point.
     public static let originCountMax = 4096
 
-    public static func decode(from reader: inout ByteReader) throws(DecodeError) -> VersionVector {
+    public static func decode<Bytes>(from reader: inout ByteReader<Bytes>) throws(DecodeError) -> VersionVector {
         let countOffset = reader.offset
         let count = try reader.readVarint("origin count")
         guard count <= UInt64(originCountMax) else {

@@ -50,6 +50,16 @@ struct LogRecord {
         return HybridTimestamp(rawValue: bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) })
     }
 
+    /// Origin, originSeq and event of a stored record, read from `bytes` in
+    /// place (an array, or a RocksDB buffer on the replay path).
+    static func decodeEvent(_ bytes: UnsafeRawBufferPointer, namespace: Namespace) throws(DecodeError) -> (UInt32, UInt64, Event) {
+        var reader = ByteReader(bytes, context: "log record")
+        let origin = try reader.readUInt32("origin")
+        let originSeq = try reader.readUInt64("originSeq")
+        let id = EventID(bytes: try reader.readBytes(EventID.byteCount, "id"))
+        return (origin, originSeq, try Event(stored: bytes, offset: reader.offset, id: id, namespace: namespace))
+    }
+
     /// The event, checked field by field, with the stored id.
     func event(in namespace: Namespace) throws(DecodeError) -> Event {
         try Event(stored: bytes, offset: Self.headerByteCount, id: id, namespace: namespace)

@@ -125,7 +125,11 @@ extension Store {
             guard position == expected else {
                 throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "expected position \(expected), found \(position.map(String.init) ?? "a malformed key")")
             }
-            let (stored, originIndex) = try decodeLogRecord(iterator.value, position: expected, state: state, origins: &origins)
+            // Decoded in place from RocksDB's buffer: no copy of the whole record first.
+            let at = expected
+            let (stored, originIndex) = try iterator.withValue { value in
+                try decodeLogRecord(value, position: at, state: state, origins: &origins)
+            }
             result.scannedByIndex[originIndex] = stored.originSeq
             result.through = expected
             examined += 1
@@ -141,15 +145,16 @@ extension Store {
         return result
     }
 
-    func decodeLogRecord(_ bytes: [UInt8], position: UInt64, state: NamespaceState, origins: inout [RelayID]) throws -> (StoredEvent, UInt32) {
+    func decodeLogRecord(
+        _ bytes: UnsafeRawBufferPointer, position: UInt64, state: NamespaceState, origins: inout [RelayID]
+    ) throws -> (StoredEvent, UInt32) {
         do {
-            let record = try LogRecord.decode(bytes)
-            let event = try record.event(in: state.namespace)
-            if Int(record.origin) >= origins.count { origins = originRegistry.snapshot }
-            guard Int(record.origin) < origins.count else {
-                throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(record.origin) is unknown")
+            let (origin, originSeq, event) = try LogRecord.decodeEvent(bytes, namespace: state.namespace)
+            if Int(origin) >= origins.count { origins = originRegistry.snapshot }
+            guard Int(origin) < origins.count else {
+                throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(origin) is unknown")
             }
-            return (StoredEvent(event: event, position: position, origin: origins[Int(record.origin)], originSeq: record.originSeq), record.origin)
+            return (StoredEvent(event: event, position: position, origin: origins[Int(origin)], originSeq: originSeq), origin)
         } catch let error as DecodeError {
             throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: error.description)
         }
@@ -170,7 +175,7 @@ extension Store {
             throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) of \(namespace) is absent")
         }
         var origins = originRegistry.snapshot
-        let (stored, _) = try decodeLogRecord(value, position: record.position, state: state, origins: &origins)
+        let (stored, _) = try value.withUnsafeBytes { try decodeLogRecord($0, position: record.position, state: state, origins: &origins) }
         guard stored.id == id else {
             throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) holds \(stored.id)")
         }
