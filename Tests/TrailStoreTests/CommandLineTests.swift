@@ -81,3 +81,44 @@ func runTrail(_ arguments: [String], input: String? = nil) async throws -> (Int3
         #expect(readOut.split(separator: "\n").count == 1)
     }
 }
+
+@Suite(.serialized) struct EncodedAppendTests {
+    static func frames(_ events: [Event]) -> [UInt8] {
+        events.flatMap { event -> [UInt8] in
+            let bytes = event.encoded
+            var writer = ByteWriter()
+            writer.write(UInt32(bytes.count))
+            return writer.bytes + bytes
+        }
+    }
+
+    @Test func encodedEventsFromAnotherProgramAreAppendedAndAcknowledged() async throws {
+        let directory = TemporaryDirectory("cli-encoded")
+        let events = try (0..<5).map { try makeEvent("interop/swift", $0) }
+        // Frames are binary; pass them through a file rather than a String pipe.
+        let path = directory.path + ".frames"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(Self.frames(events))))
+        let (code, output, error) = try await runTrail(["append", "--encoded", "--file", path, "--json", "--data", directory.path])
+        #expect(code == 0, "\(error)")
+        let lines = output.split(separator: "\n")
+        #expect(lines.count == 5)
+        for (line, event) in zip(lines, events) { #expect(line.contains(event.id.hex)) }
+    }
+
+    @Test func aDamagedFrameStopsWithItsNumberAndKeepsWhatCameBefore() async throws {
+        let directory = TemporaryDirectory("cli-encoded-bad")
+        let events = try (0..<3).map { try makeEvent("interop/swift", $0) }
+        var bytes = Self.frames(events)
+        bytes[bytes.count - 10] ^= 0xFF  // inside the last event's payload length or payload
+        bytes += [0, 0, 0, 9, 1]  // and a truncated frame after it
+        let path = directory.path + ".frames"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+        let (code, _, error) = try await runTrail(["append", "--encoded", "--file", path, "--data", directory.path])
+        #expect(code != 0)
+        #expect(error.contains("event 2") || error.contains("input ends inside"), "\(error)")
+        let (_, readOut, _) = try await runTrail(["read", "interop/swift", "--data", directory.path])
+        #expect(readOut.split(separator: "\n").count >= 2)
+    }
+}
