@@ -1,5 +1,6 @@
 import Foundation
 import Subprocess
+import Synchronization
 import SystemPackage
 import Testing
 import TrailCore
@@ -19,6 +20,13 @@ func trailBinary() throws -> String {
         throw CrashTestError("cannot find the trail executable; run `swift build` first or set TRAIL_BINARY")
     }
     return build
+}
+
+/// Set once the child reports that its store is open and it is appending.
+final class ReadyFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
 }
 
 struct CrashTestError: Error, CustomStringConvertible {
@@ -55,19 +63,31 @@ struct Acknowledged {
         var totalAcknowledged = 0
         for round in 0..<Self.rounds {
             if round % 10 == 0 { directory = TemporaryDirectory("crash") }
-            let delay = Int.random(in: 5...400, using: &generator)
+            // Three kills in four land after the writer reports it is appending (0–300 ms
+            // later), so a slow machine still tests appends; the rest at 5–150 ms after
+            // launch, which may be while RocksDB opens or recovers.
+            let afterReady = Int.random(in: 0..<4, using: &generator) != 0
+            let delay = afterReady ? Int.random(in: 0...300, using: &generator) : Int.random(in: 5...150, using: &generator)
+            let ready = ReadyFlag()
             let result = try await Subprocess.run(
                 .path(FilePath(binary)),
                 arguments: ["crash-writer", "--data", directory.path, "--seed", "\(round + 1)", "--events", "200000"],
                 input: .none, output: .sequence, error: .discarded
             ) { execution in
                 let killer = Task {
+                    if afterReady {
+                        // Bounded: a writer that never becomes ready is killed after 10 s.
+                        for _ in 0..<2000 where !ready.isSet {
+                            try await Task.sleep(for: .milliseconds(5))
+                        }
+                    }
                     try await Task.sleep(for: .milliseconds(delay))
                     try? execution.send(signal: .kill)
                 }
                 var acknowledged = Acknowledged()
                 var lines = 0
                 for try await line in execution.standardOutput.strings() {
+                    if line.hasPrefix("ready") { ready.set() }
                     acknowledged.parse(line)
                     lines += 1
                 }
