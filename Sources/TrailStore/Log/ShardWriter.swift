@@ -56,25 +56,25 @@ final class ShardWriter: @unchecked Sendable {
     let shards: [Int]
     /// This writer's number, for its thread name and logs.
     let index: Int
-    private let database: Database
-    private let origins: OriginRegistry
-    private let signals: CommitSignals
-    private let configuration: StoreConfiguration
-    private let localOrigin: UInt32
-    private let localRelay: RelayID
-    private var logger: Logger
+    let database: Database
+    let origins: OriginRegistry
+    let signals: CommitSignals
+    let configuration: StoreConfiguration
+    let localOrigin: UInt32
+    let localRelay: RelayID
+    var logger: Logger
 
     // Guarded by `condition`.
-    private let condition = NSCondition()
+    let condition = NSCondition()
     private var queue = Deque<Job>()
     private var stopping = false
-    private var failure: StoreError?
+    var failure: StoreError?
 
     // Owned by the writer thread.
-    private var namespaces: [UInt32: NamespaceState] = [:]
-    private var pending = PendingIndex()
+    var namespaces: [UInt32: NamespaceState] = [:]
+    var pending = PendingIndex()
     /// Reused for every key and value the writer builds.
-    private var scratch = ByteWriter(capacity: 4096)
+    var scratch = ByteWriter(capacity: 4096)
 
     /// What readers see: each namespace's state as of the last commit.
     let published = Mutex<[UInt32: NamespaceState]>([:])
@@ -116,93 +116,6 @@ final class ShardWriter: @unchecked Sendable {
             .map { ($0.namespace, $0.lastPosition) }
     }
 
-    // MARK: Loading
-
-    private func load(registry: NamespaceRegistry) throws(StoreError) {
-        namespaces = [:]
-        pending = PendingIndex()
-        for (namespace, entry) in registry.all where shards.contains(Int(entry.shard)) {
-            var state = NamespaceState(number: entry.number, namespace: namespace, shard: entry.shard)
-            do {
-                if let bytes = try database.get(.state, Keys.state(shard: entry.shard, namespace: entry.number)) {
-                    do { try state.decode(bytes) } catch { throw StoreError.corrupt(what: "namespace state", detail: error.description) }
-                }
-            } catch let error as RocksDBError {
-                throw .rocksDB(error)
-            } catch {
-                throw error as! StoreError
-            }
-            state.persistedPosition = state.lastPosition
-            try replayLogTail(&state)
-            namespaces[entry.number] = state
-        }
-        var loaded = [PendingEntry]()
-        for shard in shards {
-            let prefix = Keys.shardPrefix(UInt16(shard))
-            let iterator = database.iterator(.pending, lower: prefix, upper: Keys.successor(of: prefix))
-            while iterator.isValid {
-                let key = iterator.key
-                guard key.count == Keys.namespacePrefixByteCount + EventID.byteCount else {
-                    throw StoreError.corrupt(what: "pending key", detail: Hex.encode(key))
-                }
-                let number = key[2..<6].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-                let record: LogRecord
-                let event: Event
-                do {
-                    record = try PendingRecord.decode(iterator.value)
-                    event = try record.verifiedEvent()
-                } catch {
-                    throw StoreError.corrupt(what: "pending event \(Hex.encode(key.suffix(32)))", detail: error.description)
-                }
-                guard event.id.bytes == Array(key.suffix(EventID.byteCount)) else {
-                    throw StoreError.corrupt(what: "pending event", detail: "key \(Hex.encode(key.suffix(32))) holds event \(event.id)")
-                }
-                loaded.append(PendingEntry(id: event.id, namespace: number, origin: record.origin, originSeq: record.originSeq, parents: event.parents))
-                iterator.next()
-            }
-            do { try iterator.checkError() } catch { throw StoreError.rocksDB(error) }
-        }
-        let group = Group()
-        for entry in loaded {
-            // Registered on its first missing dependency, or on itself-as-held (released by recheck).
-            let dependency = (try? firstMissing(entry, group)) ?? nil
-            pending.add(entry, waitingOn: dependency ?? .event(entry.id))
-        }
-        let snapshot = namespaces
-        published.withLock { $0 = snapshot }
-    }
-
-    /// Brings a state read from disk up to the log: the record lags by up to
-    /// `persistEventCountMax` events, and each log record carries what the
-    /// state needs (position, origin, originSeq, size).
-    private func replayLogTail(_ state: inout NamespaceState) throws(StoreError) {
-        let lower = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
-        let upper = Keys.successor(of: Keys.namespacePrefix(shard: state.shard, namespace: state.number))
-        let iterator = database.iterator(.log, lower: lower, upper: upper)
-        while iterator.isValid {
-            guard let position = Keys.position(fromLogKey: iterator.key), position == state.lastPosition + 1 else {
-                throw .corrupt(what: "log of \(state.namespace)", detail: "after position \(state.lastPosition) comes key \(Hex.encode(iterator.key))")
-            }
-            let record: LogRecord
-            do { record = try LogRecord.decode(iterator.value) } catch {
-                throw .corrupt(what: "log record \(position) of \(state.namespace)", detail: error.description)
-            }
-            guard record.originSeq == (state.vector[record.origin] ?? 0) + 1 else {
-                throw .corrupt(what: "log record \(position) of \(state.namespace)", detail: "originSeq \(record.originSeq) does not follow \(state.vector[record.origin] ?? 0)")
-            }
-            state.lastPosition = position
-            state.vector[record.origin] = record.originSeq
-            state.eventCount += 1
-            state.byteCount += UInt64(record.bytes.count - LogRecord.headerByteCount)
-            guard let timestamp = record.timestamp else {
-                throw .corrupt(what: "log record \(position) of \(state.namespace)", detail: "too short to hold a timestamp")
-            }
-            state.timestampMax = max(state.timestampMax, timestamp.rawValue)
-            iterator.next()
-        }
-        do { try iterator.checkError() } catch { throw .rocksDB(error) }
-    }
-
     // MARK: Queue
 
     func enqueue(_ job: Job) {
@@ -227,7 +140,7 @@ final class ShardWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func enqueueInternal(_ job: Job) {
+    func enqueueInternal(_ job: Job) {
         condition.lock()
         queue.append(job)
         condition.signal()
@@ -248,7 +161,7 @@ final class ShardWriter: @unchecked Sendable {
     /// one fsync then covers them all. 200 µs is well under the fsync it saves.
     static let syncedLingerMicroseconds = 200
 
-    private func run() {
+    func run() {
         var previousGroupJobs = 0
         while true {
             condition.lock()
@@ -278,14 +191,14 @@ final class ShardWriter: @unchecked Sendable {
     // MARK: Group commit
 
     /// Changes made by the group being built, visible to later events in it before they reach RocksDB.
-    private final class Group {
+    final class Group {
         let batch = WriteBatch()
         var placed: [EventID: IDRecord] = [:]
         var pendingEvents: [EventID: Event] = [:]
         var touched: Set<UInt32> = []
     }
 
-    private func commit(_ jobs: [Job]) {
+    func commit(_ jobs: [Job]) {
         let group = Group()
         var results = [Result<[AppendResult], StoreError>]()
         var trims = [UInt64]()
@@ -367,7 +280,7 @@ final class ShardWriter: @unchecked Sendable {
 
     /// Checks the vector invariant of each touched namespace, adds the state
     /// records that are due to the batch, and commits with the configured durability.
-    private func write(_ group: Group) throws(RocksDBError) {
+    func write(_ group: Group) throws(RocksDBError) {
         var persisted = [UInt32]()
         for number in group.touched {
             let state = namespaces[number]!
@@ -388,7 +301,7 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     /// Writes every state record that lags its log, so the next open replays nothing.
-    private func persistAll() {
+    func persistAll() {
         let group = Group()
         for (number, state) in namespaces where state.lastPosition != state.persistedPosition || state.mustPersist {
             namespaces[number]!.mustPersist = true
@@ -399,7 +312,7 @@ final class ShardWriter: @unchecked Sendable {
         }
     }
 
-    private func reloadAfterFailure() {
+    func reloadAfterFailure() {
         let registry = try? NamespaceRegistry(database: database, shardCount: configuration.shardCount, sync: false)
         do throws(StoreError) {
             guard let registry else { throw StoreError.corrupt(what: "namespace table", detail: "unreadable after a failed write") }
@@ -411,254 +324,5 @@ final class ShardWriter: @unchecked Sendable {
             condition.unlock()
             logger.critical("shard cannot reload its state; refusing writes until the store is reopened", metadata: ["error": "\(error)"])
         }
-    }
-
-    // MARK: Placing events
-
-    private func held(_ id: EventID, _ group: Group) throws(StoreError) -> IDRecord? {
-        if let record = group.placed[id] { return record }
-        let bytes: [UInt8]?
-        do { bytes = try id.withBytes { key throws(RocksDBError) in try database.get(.ids, key: key) } } catch { throw .rocksDB(error) }
-        guard let bytes else { return nil }
-        do { return try IDRecord.decode(bytes) } catch {
-            throw .corrupt(what: "id record of \(id)", detail: error.description)
-        }
-    }
-
-    private func placement(_ record: IDRecord) throws(StoreError) -> Placement {
-        guard let origin = origins.relay(at: record.origin) else {
-            throw .corrupt(what: "id record", detail: "origin index \(record.origin) is unknown")
-        }
-        return Placement(position: record.position, origin: origin, originSeq: record.originSeq)
-    }
-
-    private func firstMissing(_ entry: PendingEntry, _ group: Group) throws(StoreError) -> Dependency? {
-        for parent in entry.parents where try held(parent, group) == nil {
-            return .event(parent)
-        }
-        if !entry.isLocal, entry.originSeq > 1 {
-            let have = namespaces[entry.namespace]?.vector[entry.origin] ?? 0
-            if have < entry.originSeq - 1 {
-                return .originSeq(namespace: entry.namespace, origin: entry.origin, originSeq: entry.originSeq - 1)
-            }
-        }
-        return nil
-    }
-
-    private func state(_ number: UInt32, _ namespace: Namespace, _ shard: UInt16) -> NamespaceState {
-        if let state = namespaces[number] { return state }
-        let state = NamespaceState(number: number, namespace: namespace, shard: shard)
-        namespaces[number] = state
-        return state
-    }
-
-    private func place(_ item: Item, _ group: Group) throws(StoreError) -> AppendResult {
-        let event = item.event
-        let namespace = state(item.namespace, event.namespace, item.shard)
-        // An id hashes the event's namespace and timestamp, so an event newer than
-        // every event of its namespace cannot already be in that log: the id index
-        // lookup (measured at 40% of placing an event) is skipped for it. Only this
-        // group's own events still need checking.
-        let newerThanLog = event.timestamp.rawValue > namespace.timestampMax
-        if let record = newerThanLog ? group.placed[event.id] : try held(event.id, group) {
-            return AppendResult(id: event.id, outcome: .duplicate(try placement(record)))
-        }
-        if pending.contains(event.id) { return AppendResult(id: event.id, outcome: .pending) }
-        if let (origin, originSeq) = item.origin, originSeq <= namespace.vector[origin] ?? 0 {
-            // This (origin, originSeq) is taken by a different event: either the origin
-            // equivocated, or retention already trimmed it.
-            if let (id, _) = group.placed.first(where: {
-                $0.value.namespace == item.namespace && $0.value.origin == origin && $0.value.originSeq == originSeq
-            }) {
-                return AppendResult(id: event.id, outcome: .conflict(existing: id))
-            }
-            guard let position = try OriginIndex.position(database, namespace, origin: origin, originSeq: originSeq) else {
-                return AppendResult(id: event.id, outcome: .trimmed)
-            }
-            return AppendResult(id: event.id, outcome: .conflict(existing: try storedID(namespace: namespace, position: position)))
-        }
-        let entry = PendingEntry(
-            id: event.id, namespace: item.namespace, origin: item.origin?.index ?? PendingRecord.localOrigin,
-            originSeq: item.origin?.originSeq ?? 0, parents: event.parents)
-        if let missing = try firstMissing(entry, group) {
-            guard pending.count < configuration.pendingCountMax else {
-                throw .pendingFull(writer: index, limit: configuration.pendingCountMax)
-            }
-            group.batch.put(
-                .pending, Keys.pending(shard: namespace.shard, namespace: item.namespace, id: event.id),
-                PendingRecord.encode(origin: entry.origin, originSeq: entry.originSeq, event: event), in: database)
-            pending.add(entry, waitingOn: missing)
-            group.pendingEvents[event.id] = event
-            return AppendResult(id: event.id, outcome: .pending)
-        }
-        let placed = try enter(entry, event, group)
-        return AppendResult(id: event.id, outcome: .appended(placed))
-    }
-
-    private func storedID(namespace: NamespaceState, position: UInt64) throws(StoreError) -> EventID {
-        let bytes: [UInt8]?
-        do { bytes = try database.get(.log, Keys.log(shard: namespace.shard, namespace: namespace.number, position: position)) } catch {
-            throw .rocksDB(error)
-        }
-        guard let bytes else { throw .corrupt(what: "log of \(namespace.namespace)", detail: "position \(position) is indexed but absent") }
-        do {
-            return try LogRecord.decode(bytes).id
-        } catch {
-            throw .corrupt(what: "log record \(position) of \(namespace.namespace)", detail: error.description)
-        }
-    }
-
-    /// Puts a ready event into the log, then every pending event it releases.
-    private func enter(_ first: PendingEntry, _ event: Event, _ group: Group) throws(StoreError) -> Placement {
-        var work = [(first, event)]
-        var firstPlacement: Placement?
-        while let (entry, event) = work.popLast() {
-            let shardNumber = namespaces[entry.namespace]!.shard
-            let origin = entry.isLocal ? localOrigin : entry.origin
-            let held = namespaces[entry.namespace]!.vector[origin] ?? 0
-            let originSeq = entry.isLocal ? held + 1 : entry.originSeq
-            if originSeq != held + 1 {
-                // Released, but another event took this (origin, originSeq) meanwhile: an
-                // equivocating origin. Dropped from pending; the first one stays.
-                logger.warning("dropping pending event whose origin sequence is taken", metadata: [
-                    "event": "\(entry.id)", "originSeq": "\(originSeq)"])
-                pending.remove(entry.id)
-                group.batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
-                continue
-            }
-            let position = namespaces[entry.namespace]!.lastPosition + 1
-            let record = IDRecord(namespace: entry.namespace, position: position, origin: origin, originSeq: originSeq)
-            let batch = group.batch
-            scratch.reset()
-            Keys.log(shard: shardNumber, namespace: entry.namespace, position: position, into: &scratch)
-            let keyByteCount = scratch.count
-            LogRecord.encode(origin: origin, originSeq: originSeq, event: event, into: &scratch)
-            batch.put(.log, scratch.bytes, keyByteCount: keyByteCount, in: database)
-            scratch.reset()
-            entry.id.write(into: &scratch)
-            record.encode(into: &scratch)
-            batch.put(.ids, scratch.bytes, keyByteCount: EventID.byteCount, in: database)
-            if OriginIndex.isCheckpoint(originSeq) {
-                batch.put(.origins, Keys.origin(shard: shardNumber, namespace: entry.namespace, origin: origin, originSeq: originSeq),
-                          Keys.positionValue(position), in: database)
-            }
-            // Mutated in place: copying the state out and back would copy its vector.
-            namespaces[entry.namespace]!.lastPosition = position
-            namespaces[entry.namespace]!.vector[origin] = originSeq
-            namespaces[entry.namespace]!.eventCount += 1
-            namespaces[entry.namespace]!.byteCount += UInt64(event.encodedByteCount)
-            if event.timestamp.rawValue > namespaces[entry.namespace]!.timestampMax {
-                namespaces[entry.namespace]!.timestampMax = event.timestamp.rawValue
-            }
-            group.placed[entry.id] = record
-            group.touched.insert(entry.namespace)
-            if firstPlacement == nil {
-                let relay = origin == localOrigin ? localRelay : origins.relay(at: origin)!
-                firstPlacement = Placement(position: position, origin: relay, originSeq: originSeq)
-            }
-            guard pending.count > 0 else { continue }
-            if pending.remove(entry.id) != nil {
-                batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
-            }
-            let released = pending.release(.event(entry.id))
-                + pending.release(.originSeq(namespace: entry.namespace, origin: origin, originSeq: originSeq))
-            for waiter in released {
-                if let missing = try firstMissing(waiter, group) {
-                    pending.wait(waiter.id, on: missing)
-                } else {
-                    work.append((waiter, try pendingEvent(waiter, group)))
-                }
-            }
-        }
-        return firstPlacement!
-    }
-
-    private func pendingEvent(_ entry: PendingEntry, _ group: Group) throws(StoreError) -> Event {
-        if let event = group.pendingEvents[entry.id] { return event }
-        guard let shard = namespaces[entry.namespace]?.shard else {
-            throw .corrupt(what: "pending event \(entry.id)", detail: "its namespace \(entry.namespace) is unknown")
-        }
-        let bytes: [UInt8]?
-        do { bytes = try database.get(.pending, Keys.pending(shard: shard, namespace: entry.namespace, id: entry.id)) } catch {
-            throw .rocksDB(error)
-        }
-        guard let bytes else { throw .corrupt(what: "pending event \(entry.id)", detail: "indexed but absent from disk") }
-        do {
-            return try PendingRecord.decode(bytes).verifiedEvent()
-        } catch {
-            throw .corrupt(what: "pending event \(entry.id)", detail: error.description)
-        }
-    }
-
-    private func recheckPending(_ group: Group) throws(StoreError) {
-        var entered = 0
-        for entry in Array(pending.entries.values) where pending.contains(entry.id) {
-            // An entry registered on its own id (see `load`) is ready or waits anew.
-            _ = pending.release(.event(entry.id))
-            if let missing = try firstMissing(entry, group) {
-                pending.wait(entry.id, on: missing)
-            } else {
-                _ = try enter(entry, try pendingEvent(entry, group), group)
-                entered += 1
-            }
-        }
-        if entered > 0 { logger.info("pending events entered at open", metadata: ["count": "\(entered)"]) }
-    }
-
-    // MARK: Retention
-
-    /// Trims the namespace's log through `through`, or as far as its retention
-    /// policy asks when nil. Returns the new trim point.
-    private func trim(_ number: UInt32, through: UInt64?, _ group: Group) throws(StoreError) -> UInt64 {
-        guard var namespace = namespaces[number] else { return 0 }
-        let now = configuration.clock()
-        let limit = through.map { min($0, namespace.lastPosition) } ?? namespace.lastPosition
-        guard limit > namespace.trimmedThrough else { return namespace.trimmedThrough }
-        let lower = Keys.log(shard: namespace.shard, namespace: number, position: namespace.trimmedThrough + 1)
-        let upper = Keys.log(shard: namespace.shard, namespace: number, position: limit + 1)
-        let iterator = database.iterator(.log, lower: lower, upper: upper)
-        var trimmed = namespace.trimmedThrough
-        var removedBytes: UInt64 = 0
-        var removed: UInt64 = 0
-        while iterator.isValid, removed < UInt64(Self.trimEventCountMax) {
-            let position = Keys.position(fromLogKey: iterator.key) ?? 0
-            let record: LogRecord
-            let event: Event
-            do {
-                record = try LogRecord.decode(iterator.value)
-                event = try record.event(in: namespace.namespace)
-            } catch {
-                throw .corrupt(what: "log record \(position) of \(namespace.namespace)", detail: error.description)
-            }
-            if through == nil {
-                let retention = namespace.retention
-                let count = namespace.eventCount - removed
-                let bytes = namespace.byteCount - removedBytes
-                let overCount = retention.eventCountMax.map { count > $0 } ?? false
-                let overBytes = retention.byteCountMax.map { bytes > $0 } ?? false
-                let overAge = retention.ageMillisecondsMax.map { event.timestamp.physicalMilliseconds + $0 < now } ?? false
-                guard overCount || overBytes || overAge else { break }
-            }
-            group.batch.delete(.ids, Keys.id(record.id), in: database)
-            if OriginIndex.isCheckpoint(record.originSeq) {
-                group.batch.delete(.origins, Keys.origin(shard: namespace.shard, namespace: number, origin: record.origin, originSeq: record.originSeq), in: database)
-            }
-            removed += 1
-            removedBytes += UInt64(event.encodedByteCount)
-            trimmed = position
-            group.placed[record.id] = nil
-            iterator.next()
-        }
-        do { try iterator.checkError() } catch { throw .rocksDB(error) }
-        guard trimmed > namespace.trimmedThrough else { return namespace.trimmedThrough }
-        group.batch.deleteRange(.log, lower, Keys.log(shard: namespace.shard, namespace: number, position: trimmed + 1), in: database)
-        namespace.trimmedThrough = trimmed
-        namespace.mustPersist = true
-        namespace.eventCount -= removed
-        namespace.byteCount -= removedBytes
-        namespaces[number] = namespace
-        group.touched.insert(number)
-        logger.debug("trimmed", metadata: ["namespace": "\(namespace.namespace)", "through": "\(trimmed)"])
-        return trimmed
     }
 }
