@@ -26,6 +26,11 @@ struct ReadOptions: ParsableArguments {
         return ReadFilter(types: types.isEmpty ? nil : Set(types), authors: keys.isEmpty ? nil : Set(keys))
     }
 
+    /// The namespace, cursor and filter, each refused with the flag it came from.
+    func parsed() throws -> (Namespace, Cursor?, ReadFilter) {
+        (try parseNamespace(namespace), try parseCursor(after), try filter())
+    }
+
     func line(_ stored: StoredEvent) -> String { json ? JSONLine.event(stored) : TextLine.event(stored) }
 }
 
@@ -44,9 +49,7 @@ struct Read: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let namespace = try parseNamespace(options.namespace)
-        let cursor = try parseCursor(options.after)
-        let filter = try options.filter()
+        let (namespace, cursor, filter) = try options.parsed()
         let store = try self.store.openForReading()
         defer { store.close() }
         let page: Page
@@ -76,9 +79,7 @@ struct Tail: AsyncParsableCommand {
     var refreshMilliseconds = 100
 
     func run() async throws {
-        let namespace = try parseNamespace(options.namespace)
-        let cursor = try parseCursor(options.after)
-        let filter = try options.filter()
+        let (namespace, cursor, filter) = try options.parsed()
         let store = try self.store.openForReading()
         defer { store.close() }
         let refresher = Task {
