@@ -38,6 +38,21 @@ func runTrail(_ arguments: [String], input: String? = nil) async throws -> (Int3
         #expect(inspectOut.contains("verified: every invariant holds"))
     }
 
+    @Test func retainTrimsToTheLimitAndReadersAreToldWhatIsGone() async throws {
+        let directory = TemporaryDirectory("cli-retain")
+        let data = ["--data", directory.path]
+        for index in 0..<6 { _ = try await runTrail(["append", "metrics/cpu", "sample \(index)"] + data) }
+        let (code, output, _) = try await runTrail(["retain", "metrics/cpu", "--max-count", "2"] + data)
+        #expect(code == 0)
+        #expect(output.contains("trimmed through 4"))
+        let (readCode, _, readError) = try await runTrail(["read", "metrics/cpu"] + data)
+        #expect(readCode != 0)
+        #expect(readError.contains("trimmed through position 4"))
+        let (zeroCode, _, zeroError) = try await runTrail(["retain", "metrics/cpu", "--max-count", "0"] + data)
+        #expect(zeroCode != 0)
+        #expect(zeroError.contains("--max-count"))
+    }
+
     @Test func signedAppendWithAKeyFromKeygen() async throws {
         let directory = TemporaryDirectory("cli-key")
         let keyFile = directory.path + ".key"
