@@ -79,6 +79,8 @@ final class ShardWriter: @unchecked Sendable {
     /// What readers see: each namespace's state as of the last commit.
     let published = Mutex<[UInt32: NamespaceState]>([:])
     private let stopped = DispatchSemaphore(value: 0)
+    /// Syncs the WAL behind the writer when durability is `synced`.
+    private(set) var syncer: WALSyncer?
 
     init(
         index: Int, shards: [Int], database: Database, namespaces registry: NamespaceRegistry, origins: OriginRegistry,
@@ -99,6 +101,11 @@ final class ShardWriter: @unchecked Sendable {
             stopping = true
             stopped.signal()
             return
+        }
+        if configuration.durability == .synced {
+            syncer = WALSyncer(
+                database: database, logger: logger, name: "trail-sync-\(index)",
+                complete: { [unowned self] in complete($0) }, onFailure: { [unowned self] in refuseWrites($0) })
         }
         let thread = Thread { [self] in run() }
         thread.name = "trail-writer-\(index)"
@@ -156,23 +163,13 @@ final class ShardWriter: @unchecked Sendable {
         stopped.wait()
     }
 
-    /// With `synced`, a group that would be much smaller than the previous one
-    /// waits this long for the appenders the previous group just released:
-    /// one fsync then covers them all. 200 µs is well under the fsync it saves.
-    static let syncedLingerMicroseconds = 200
-
     func run() {
-        var previousGroupJobs = 0
         while true {
             condition.lock()
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty {
                 condition.unlock()
                 break
-            }
-            if configuration.durability == .synced, queue.count * 2 < previousGroupJobs, !stopping {
-                let deadline = Date(timeIntervalSinceNow: Double(Self.syncedLingerMicroseconds) / 1_000_000)
-                while queue.count < previousGroupJobs, !stopping, condition.wait(until: deadline) {}
             }
             var jobs = [Job]()
             var events = 0
@@ -181,10 +178,10 @@ final class ShardWriter: @unchecked Sendable {
                 events += job.eventCount
             }
             condition.unlock()
-            previousGroupJobs = jobs.count
             commit(jobs)
         }
         persistAll()
+        syncer?.stop()
         stopped.signal()
     }
 
@@ -257,30 +254,57 @@ final class ShardWriter: @unchecked Sendable {
             return
         }
 
-        let touched = group.touched
+        var states = [UInt32: NamespaceState]()
+        for number in group.touched { states[number] = namespaces[number] }
+        let completion = Completion(jobs: jobs, results: results, trims: trims, states: states)
+        if let syncer { syncer.submit(completion) } else { complete(completion) }
+    }
+
+    /// A written group, waiting to be made visible and acknowledged.
+    struct Completion: @unchecked Sendable {
+        // Continuations and states move to the syncer thread once; nothing else touches them.
+        let jobs: [Job]
+        let results: [Result<[AppendResult], StoreError>]
+        let trims: [UInt64]
+        /// The touched namespaces as this group left them.
+        let states: [UInt32: NamespaceState]
+
+        func fail(_ error: StoreError) { jobs.forEach { $0.fail(error) } }
+    }
+
+    /// Publishes a durable group's states, resumes its appenders, wakes subscribers.
+    /// Runs on the writer thread (buffered) or the syncer thread (synced).
+    func complete(_ completion: Completion) {
         published.withLock { published in
-            for number in touched { published[number] = namespaces[number] }
+            for (number, state) in completion.states { published[number] = state }
         }
         var trimIndex = 0
-        for (job, result) in zip(jobs, results) {
+        for (job, result) in zip(completion.jobs, completion.results) {
             switch (job, result) {
             case (.append(_, let continuation), .success(let answers)): continuation.resume(returning: answers)
             case (.setRetention(_, _, _, _, let continuation), .success): continuation.resume()
             case (.trim(_, _, let continuation), .success):
-                continuation.resume(returning: trims[trimIndex])
+                continuation.resume(returning: completion.trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
             case (.recheckPending, _): break
             }
             if case .trim = job { trimIndex += 1 }
         }
-        for number in touched {
-            signals.notify(namespace: namespaces[number]!.namespace, lastPosition: namespaces[number]!.lastPosition)
+        for state in completion.states.values {
+            signals.notify(namespace: state.namespace, lastPosition: state.lastPosition)
         }
+    }
+
+    /// Refuses further writes: called when durability can no longer be promised.
+    func refuseWrites(_ error: StoreError) {
+        condition.lock()
+        failure = error
+        condition.unlock()
     }
 
     /// Checks the vector invariant of each touched namespace, adds the state
     /// records that are due to the batch, and commits with the configured durability.
-    func write(_ group: Group) throws(RocksDBError) {
+    func write(_ group: Group, sync: Bool? = nil) throws(RocksDBError) {
         var persisted = [UInt32]()
         for number in group.touched {
             let state = namespaces[number]!
@@ -293,7 +317,8 @@ final class ShardWriter: @unchecked Sendable {
             }
         }
         guard group.batch.count > 0 else { return }
-        try database.write(group.batch, sync: configuration.durability == .synced)
+        // With a syncer the group is synced by it, before anyone hears of it.
+        try database.write(group.batch, sync: sync ?? (configuration.durability == .synced && syncer == nil))
         for number in persisted {
             namespaces[number]!.persistedPosition = namespaces[number]!.lastPosition
             namespaces[number]!.mustPersist = false
@@ -307,7 +332,7 @@ final class ShardWriter: @unchecked Sendable {
             namespaces[number]!.mustPersist = true
             group.touched.insert(number)
         }
-        do { try write(group) } catch {
+        do { try write(group, sync: configuration.durability == .synced) } catch {
             logger.warning("could not write namespace states at close; the next open replays the log", metadata: ["error": "\(error)"])
         }
     }

@@ -168,8 +168,13 @@ extension Store {
             throw StoreError.corrupt(what: "id record of \(id)", detail: error.description)
         }
         guard let namespace = namespaceRegistry.name(of: record.namespace), let state = state(of: namespace) else {
+            // Written by a group whose sync has not returned yet: not visible until it has.
+            if namespaceRegistry.name(of: record.namespace) != nil { return nil }
             throw StoreError.corrupt(what: "id record of \(id)", detail: "namespace \(record.namespace) is unknown")
         }
+        // Past the published end: written, not yet synced and acknowledged.
+        guard record.position <= state.lastPosition else { return nil }
+        guard record.position > state.trimmedThrough else { return nil }
         let key = Keys.log(shard: state.shard, namespace: state.number, position: record.position)
         guard let value = try database.get(.log, key) else {
             throw StoreError.corrupt(what: "id record of \(id)", detail: "position \(record.position) of \(namespace) is absent")

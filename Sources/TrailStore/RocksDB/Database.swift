@@ -192,6 +192,11 @@ final class Database: @unchecked Sendable {
         return db
     }
 
+    /// Fsyncs the WAL: every write before this call becomes durable against power loss.
+    func syncWAL() throws(RocksDBError) {
+        try RocksDBError.check("flush_wal(sync)") { rocksdb_flush_wal(handle, 1, $0) }
+    }
+
     /// A secondary instance replays what the primary wrote since the last call.
     func catchUp() throws(RocksDBError) {
         try RocksDBError.check("try_catch_up_with_primary") { rocksdb_try_catch_up_with_primary(handle, $0) }
