@@ -162,27 +162,34 @@ if wanted("replay") {
         written += batch.count
     }
     store.close()
-    store = try Store(directory: directory)
-    var read = 0
-    let trailSeconds = try await seconds {
-        var cursor: Cursor?
-        while true {
-            let page = try store.read(namespace, after: cursor, limit: 10_000)
-            read += page.events.count
-            cursor = page.cursor
-            if page.isAtEnd { break }
-        }
+    // Two rounds, raw and Trail alternating on the same files, best of each: the
+    // first reader after the writes would otherwise pay for the compactions
+    // still running, whichever it is.
+    var trailBest = Double.infinity
+    var rawBest = Double.infinity
+    for _ in 0..<2 {
+        let raw = RawRocksDB(path: directory + "/rocksdb", families: ["default", "namespaces", "log", "ids", "origins", "state", "pending"], sync: false)
+        var rawCount = 0
+        rawBest = min(rawBest, await seconds { rawCount = raw.scan(family: 2).count })
+        raw.close()
+        precondition(rawCount == total, "raw scan read \(rawCount) of \(total)")
+
+        store = try Store(directory: directory)
+        var read = 0
+        trailBest = min(trailBest, try await seconds {
+            var cursor: Cursor?
+            while true {
+                let page = try store.read(namespace, after: cursor, limit: 10_000)
+                read += page.events.count
+                cursor = page.cursor
+                if page.isAtEnd { break }
+            }
+        })
+        store.close()
+        precondition(read == total, "replay read \(read) of \(total)")
     }
-    precondition(read == total, "replay read \(read) of \(total)")
-    store.close()
-    // The same keys, read by a plain iterator over Trail's own `log` family.
-    let raw = RawRocksDB(path: directory + "/rocksdb", families: ["default", "namespaces", "log", "ids", "origins", "state", "pending"], sync: false)
-    var rawCount = 0
-    let rawSeconds = await seconds { rawCount = raw.scan(family: 2).count }
-    raw.close()
-    precondition(rawCount == total, "raw scan read \(rawCount) of \(total)")
-    report(Row(name: "replay \(total / 1000)k events (decoded)", trail: Double(total) / trailSeconds,
-               baseline: Double(total) / rawSeconds, baselineName: "raw iterator", unit: "ev/s", goal: "≥ 0.40"))
+    report(Row(name: "replay \(total / 1000)k events (decoded)", trail: Double(total) / trailBest,
+               baseline: Double(total) / rawBest, baselineName: "raw iterator", unit: "ev/s", goal: "≥ 0.40"))
 }
 
 // MARK: 4. Hashing, signing, verifying
