@@ -172,3 +172,28 @@ import TrailStore
         #expect(try store.check(Namespace("audit/log")).isEmpty)
     }
 }
+
+@Suite struct SyncedTests {
+    /// With `synced`, groups are acknowledged by the syncer thread after their
+    /// fsync: an acknowledged event must already be readable, by id and by page.
+    @Test func anAcknowledgedSyncedAppendIsReadableAtOnce() async throws {
+        let directory = TemporaryDirectory("synced")
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(durability: .synced))
+        defer { store.close() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<16 {
+                group.addTask {
+                    for index in 0..<20 {
+                        let result = try await store.append(makeEvent("synced/ns-\(task % 4)", task * 100 + index))
+                        let stored = try #require(try store.event(id: result.id))
+                        #expect(stored.position == result.placement?.position)
+                        let page = try store.read(stored.event.namespace, after: .position(relay: store.relayID.fingerprint, position: stored.position - 1), limit: 1)
+                        #expect(page.events.first?.id == result.id)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for info in try store.namespaces(prefix: "synced") { #expect(try store.check(info.namespace).isEmpty) }
+    }
+}
