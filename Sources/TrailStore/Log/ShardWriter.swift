@@ -64,11 +64,9 @@ final class ShardWriter: @unchecked Sendable {
     let localRelay: RelayID
     var logger: Logger
 
-    // Guarded by `condition`.
-    let condition = NSCondition()
-    private var queue = Deque<Job>()
-    private var stopping = false
-    var failure: StoreError?
+    private let queue = BlockingQueue<Job>(countMax: ShardWriter.queueJobCountMax)
+    /// Set when the writer can no longer promise what it writes; every later job is refused with it.
+    let failure = Mutex<StoreError?>(nil)
 
     // Owned by the writer thread.
     var namespaces: [UInt32: NamespaceState] = [:]
@@ -98,7 +96,7 @@ final class ShardWriter: @unchecked Sendable {
         logger[metadataKey: "writer"] = "\(index)"
         try load(registry: registry)
         guard writable else {
-            stopping = true
+            queue.close()
             stopped.signal()
             return
         }
@@ -110,7 +108,7 @@ final class ShardWriter: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "trail-writer-\(index)"
         thread.start()
-        if pending.count > 0 { enqueueInternal(.recheckPending) }
+        if pending.count > 0 { enqueue(.recheckPending) }
     }
 
     /// Reloads the shard's state from disk; only for a read-only shard (no
@@ -126,58 +124,37 @@ final class ShardWriter: @unchecked Sendable {
     // MARK: Queue
 
     func enqueue(_ job: Job) {
-        condition.lock()
-        if let failure {
-            condition.unlock()
+        if let failure = failure.withLock({ $0 }) {
             job.fail(failure)
             return
         }
-        if stopping {
-            condition.unlock()
-            job.fail(StoreError.closed)
-            return
+        do throws(BlockingQueue<Job>.Refusal) {
+            try queue.append(job)
+        } catch {
+            switch error {
+            case .closed: job.fail(StoreError.closed)
+            case .full(let count): job.fail(StoreError.overloaded(queuedJobs: count))
+            }
         }
-        if queue.count >= Self.queueJobCountMax {
-            condition.unlock()
-            job.fail(StoreError.overloaded(queuedJobs: queue.count))
-            return
-        }
-        queue.append(job)
-        condition.signal()
-        condition.unlock()
-    }
-
-    func enqueueInternal(_ job: Job) {
-        condition.lock()
-        queue.append(job)
-        condition.signal()
-        condition.unlock()
     }
 
     /// Finishes the queued jobs, then stops the thread and waits for it.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
+        queue.close()
         stopped.wait()
     }
 
     func run() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty {
-                condition.unlock()
-                break
-            }
+        let eventCountMax = configuration.groupEventCountMax
+        while let jobs = queue.take({ queue -> [Job] in
             var jobs = [Job]()
             var events = 0
-            while let job = queue.first, jobs.isEmpty || events + job.eventCount <= configuration.groupEventCountMax {
+            while let job = queue.first, jobs.isEmpty || events + job.eventCount <= eventCountMax {
                 jobs.append(queue.removeFirst())
                 events += job.eventCount
             }
-            condition.unlock()
+            return jobs
+        }) {
             commit(jobs)
         }
         persistAll()
@@ -297,9 +274,7 @@ final class ShardWriter: @unchecked Sendable {
 
     /// Refuses further writes: called when durability can no longer be promised.
     func refuseWrites(_ error: StoreError) {
-        condition.lock()
-        failure = error
-        condition.unlock()
+        failure.withLock { $0 = error }
     }
 
     /// Checks the vector invariant of each touched namespace, adds the state
@@ -344,9 +319,7 @@ final class ShardWriter: @unchecked Sendable {
             try load(registry: registry)
         } catch {
             // The shard's memory no longer matches its disk: refuse writes until reopened.
-            condition.lock()
-            failure = error
-            condition.unlock()
+            refuseWrites(error)
             logger.critical("shard cannot reload its state; refusing writes until the store is reopened", metadata: ["error": "\(error)"])
         }
     }

@@ -1,4 +1,3 @@
-import DequeModule
 import Foundation
 import Logging
 
@@ -13,10 +12,8 @@ import Logging
 /// (Measured before: the writer spent 92% of a synced run committing, most of
 /// it in fsync.)
 final class WALSyncer: @unchecked Sendable {
-    // `condition` guards `queue`, `stopping` and `failure`.
-    private let condition = NSCondition()
-    private var queue = Deque<ShardWriter.Completion>()
-    private var stopping = false
+    private let queue = BlockingQueue<ShardWriter.Completion>()
+    /// Owned by the syncer thread: once a sync failed, nothing after it is acknowledged.
     private var failure: StoreError?
     private let stopped = DispatchSemaphore(value: 0)
     private let database: Database
@@ -40,49 +37,34 @@ final class WALSyncer: @unchecked Sendable {
 
     /// Queues a written group; it is completed after the next sync.
     func submit(_ completion: ShardWriter.Completion) {
-        condition.lock()
-        queue.append(completion)
-        condition.signal()
-        condition.unlock()
+        do { try queue.append(completion) } catch {
+            // The writer stops its syncer only after its last group.
+            preconditionFailure("a group was written after the syncer stopped")
+        }
     }
 
     /// Syncs and completes what is queued, then stops the thread.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.signal()
-        condition.unlock()
+        queue.close()
         stopped.wait()
     }
 
     private func run() {
-        while true {
-            condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty {
-                condition.unlock()
-                break
-            }
-            let batch = Array(queue)
-            queue.removeAll()
-            let failed = failure
-            condition.unlock()
-
-            var error = failed
-            if error == nil {
-                do { try database.syncWAL() } catch let syncError {
+        while let batch = queue.take({ queue -> [ShardWriter.Completion] in
+            defer { queue.removeAll() }
+            return Array(queue)
+        }) {
+            if failure == nil {
+                do { try database.syncWAL() } catch {
                     // After a failed fsync nothing written since the last good one can be
                     // promised: fail these groups and every later one.
-                    logger.critical("WAL sync failed; refusing writes until the store is reopened", metadata: ["error": "\(syncError)"])
-                    error = .rocksDB(syncError)
-                    condition.lock()
-                    failure = error
-                    condition.unlock()
-                    onFailure(.rocksDB(syncError))
+                    logger.critical("WAL sync failed; refusing writes until the store is reopened", metadata: ["error": "\(error)"])
+                    failure = .rocksDB(error)
+                    onFailure(.rocksDB(error))
                 }
             }
             for completion in batch {
-                if let error { completion.fail(error) } else { complete(completion) }
+                if let failure { completion.fail(failure) } else { complete(completion) }
             }
         }
         stopped.signal()
