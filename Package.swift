@@ -35,7 +35,7 @@ let package = Package(
 
         .target(
             name: "TrailCore",
-            dependencies: ["COpenSSL"],
+            dependencies: ["COpenSSL", "CZstd"],
             swiftSettings: strict),
         .target(
             name: "TrailStore",

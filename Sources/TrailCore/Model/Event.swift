@@ -129,6 +129,11 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
         self = try EventCodec.decode(bytes, from: 0, limits: limits, storedID: nil, storedNamespace: nil)
     }
 
+    /// Decodes untrusted bytes in place (a record inside a segment).
+    public init(decoding buffer: UnsafeRawBufferPointer, limits: EventLimits = .default) throws(DecodeError) {
+        self = try EventCodec.decode(buffer, from: 0, limits: limits, storedID: nil, storedNamespace: nil)
+    }
+
     /// Decodes an event that a store wrote, starting at `offset` of `bytes`, with
     /// the id and namespace it recorded beside it. Every field is still checked,
     /// but the id is not recomputed (verification does that) and a namespace equal
