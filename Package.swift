@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .library(name: "TrailCore", targets: ["TrailCore"]),
         .library(name: "TrailStore", targets: ["TrailStore"]),
+        .library(name: "TrailReplication", targets: ["TrailReplication"]),
         .executable(name: "trail", targets: ["trail"]),
     ],
     dependencies: [
@@ -20,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries, found by pkg-config (Debian: librocksdb-dev, libzstd-dev, libssl-dev).
@@ -45,6 +47,15 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "TrailReplication",
+            dependencies: [
+                "TrailCore", "TrailStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
@@ -62,6 +73,12 @@ let package = Package(
         .testTarget(
             name: "TrailCoreTests",
             dependencies: ["TrailCore"]),
+        .testTarget(
+            name: "TrailReplicationTests",
+            dependencies: [
+                "TrailCore", "TrailStore", "TrailReplication",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "TrailStoreTests",
             dependencies: [

@@ -7,13 +7,16 @@ import TrailCore
 /// and returns at once.
 final class CommitSignals: Sendable {
     private struct Waiter {
-        let namespace: Namespace
+        /// nil: any namespace; `after` is then a generation.
+        let namespace: Namespace?
         let after: UInt64
         let continuation: CheckedContinuation<Void, Never>
     }
 
     private struct State {
         var last: [Namespace: UInt64] = [:]
+        /// Counts notifications: a replicator waits for any namespace to grow.
+        var generation: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
         var cancelled: Set<UInt64> = []
         var nextToken: UInt64 = 0
@@ -25,7 +28,11 @@ final class CommitSignals: Sendable {
     func notify(namespace: Namespace, lastPosition: UInt64) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
             state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
-            let tokens = state.waiters.filter { $0.value.namespace == namespace && $0.value.after < lastPosition }.map(\.key)
+            state.generation += 1
+            let generation = state.generation
+            let tokens = state.waiters.filter { _, waiter in
+                if let waiting = waiter.namespace { waiting == namespace && waiter.after < lastPosition } else { waiter.after < generation }
+            }.map(\.key)
             return tokens.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
         }
         ready.forEach { $0.resume() }
@@ -41,9 +48,20 @@ final class CommitSignals: Sendable {
         all.forEach { $0.resume() }
     }
 
+    var generation: UInt64 { state.withLock { $0.generation } }
+
     /// Returns once `namespace` has a position above `position`, the store
     /// closed, or the task was cancelled.
     func wait(namespace: Namespace, after position: UInt64) async {
+        await wait(namespace as Namespace?, after: position)
+    }
+
+    /// Returns once any namespace grew after `generation`, the store closed, or the task was cancelled.
+    func wait(afterGeneration generation: UInt64) async {
+        await wait(nil, after: generation)
+    }
+
+    private func wait(_ namespace: Namespace?, after position: UInt64) async {
         let token = state.withLock { state -> UInt64 in
             state.nextToken += 1
             return state.nextToken
@@ -51,7 +69,8 @@ final class CommitSignals: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
-                    if state.closed || (state.last[namespace] ?? 0) > position || state.cancelled.remove(token) != nil {
+                    let reached = if let namespace { (state.last[namespace] ?? 0) > position } else { state.generation > position }
+                    if state.closed || reached || state.cancelled.remove(token) != nil {
                         return true
                     }
                     state.waiters[token] = Waiter(namespace: namespace, after: position, continuation: continuation)

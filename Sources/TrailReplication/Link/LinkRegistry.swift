@@ -1,0 +1,37 @@
+import Synchronization
+import TrailCore
+
+/// The links up right now, one per peer relay. When two relays dial each
+/// other at once, both keep the link dialed by the relay with the smaller
+/// key, so they agree without another round trip.
+final class LinkRegistry: Sendable {
+    private let links = Mutex<[PublicKey: PeerLink]>([:])
+    let me: PublicKey
+
+    init(me: PublicKey) { self.me = me }
+
+    func register(_ link: PeerLink, peer: PublicKey) throws(ProtocolError) {
+        let replaced: PeerLink? = try links.withLock { links throws(ProtocolError) in
+            guard let existing = links[peer] else {
+                links[peer] = link
+                return nil
+            }
+            let existingDialer = existing.dialed ? me : peer
+            let newDialer = link.dialed ? me : peer
+            guard newDialer < existingDialer else {
+                throw ProtocolError(.duplicateLink, "a link between relays \(me.hex.prefix(16)) and \(peer.hex.prefix(16)) is already up")
+            }
+            links[peer] = link
+            return existing
+        }
+        replaced?.closeTransport()
+    }
+
+    func unregister(_ link: PeerLink, peer: PublicKey) {
+        links.withLock { links in
+            if links[peer] === link { links[peer] = nil }
+        }
+    }
+
+    var all: [PeerLink] { links.withLock { Array($0.values) } }
+}

@@ -1,0 +1,33 @@
+public import Foundation
+public import TrailCore
+
+/// What one link has done, for metrics, `trail` status output and tests.
+public struct LinkStatus: Sendable, CustomStringConvertible {
+    public var peer: PublicKey
+    public var peerOrigin: RelayID
+    public var address: String
+    /// Whether this relay opened the connection.
+    public var dialed: Bool
+    public var connectedAt: Date
+    public var segmentsSent: UInt64 = 0
+    public var segmentsReceived: UInt64 = 0
+    public var eventsSent: UInt64 = 0
+    public var eventsReceived: UInt64 = 0
+    /// Frame bytes of segments, as on the wire.
+    public var bytesSent: UInt64 = 0
+    public var bytesReceived: UInt64 = 0
+    /// Events from this peer that equivocate (another event at the same origin and originSeq).
+    public var conflicts: UInt64 = 0
+    /// Per namespace, the vector the peer last acknowledged holding.
+    public var acknowledged: [Namespace: VersionVector] = [:]
+
+    public var description: String {
+        "\(dialed ? "to" : "from") \(address) relay \(peer.hex.prefix(16)): sent \(eventsSent) events in \(segmentsSent) segments (\(bytesSent) B), received \(eventsReceived) in \(segmentsReceived) (\(bytesReceived) B)\(conflicts > 0 ? ", \(conflicts) conflicts" : "")"
+    }
+
+    /// Events this relay holds in `namespace` that the peer has not acknowledged.
+    public func lag(_ namespace: Namespace, local: VersionVector) -> UInt64 {
+        let theirs = acknowledged[namespace] ?? VersionVector()
+        return local.origins.reduce(0) { $0 + (local[$1] > theirs[$1] ? local[$1] - theirs[$1] : 0) }
+    }
+}

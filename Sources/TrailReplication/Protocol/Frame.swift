@@ -1,0 +1,312 @@
+public import TrailCore
+
+/// One message of the peer protocol. On the wire each frame is a 4-byte
+/// big-endian length (of what follows), a 1-byte type, then the fields.
+/// `Docs/PROTOCOL.md` specifies every frame, field and rule.
+public enum Frame: Sendable, Equatable {
+    /// First frame each side sends.
+    case hello(Hello)
+    /// Second frame: the sender's identity key signed over the other side's nonce.
+    case proof(Signature)
+    /// "I hold this vector of `namespace`: send me what I lack, then keep pushing."
+    case want(Namespace, VersionVector)
+    /// The initial wants are all sent; pushing may start.
+    case ready
+    /// Segment bytes (Docs/FORMAT.md §4), sent only against credit.
+    case segment([UInt8])
+    /// The receiver may be sent this many more segments.
+    case credit(UInt32)
+    /// After applying a segment: the receiver's vector for the namespace.
+    case ack(Namespace, VersionVector)
+    /// Ask the receiver for these events by id (a parent this link does not carry).
+    case fetch([EventID])
+    /// The events of a fetch that the receiver holds, as records of any namespaces.
+    case fetched([Segment.Record])
+    /// Why the sender is closing the link.
+    case error(ProtocolError)
+
+    public struct Hello: Sendable, Equatable {
+        public var protocolVersion: UInt16
+        /// The relay's long-lived identity key: what allowlists name.
+        public var relay: PublicKey
+        /// The origin id of the relay's current incarnation: what its new events carry.
+        public var origin: RelayID
+        public var incarnation: UInt32
+        /// 32 random bytes the other side must sign.
+        public var nonce: [UInt8]
+        /// The largest frame the sender accepts.
+        public var frameBytesMax: UInt32
+        /// Namespace prefixes the sender holds; empty means every namespace.
+        public var prefixes: [String]
+
+        public init(protocolVersion: UInt16 = Frame.protocolVersion, relay: PublicKey, origin: RelayID, incarnation: UInt32,
+                    nonce: [UInt8], frameBytesMax: UInt32, prefixes: [String]) {
+            self.protocolVersion = protocolVersion
+            self.relay = relay
+            self.origin = origin
+            self.incarnation = incarnation
+            self.nonce = nonce
+            self.frameBytesMax = frameBytesMax
+            self.prefixes = prefixes
+        }
+    }
+
+    public static let protocolVersion: UInt16 = 1
+    /// "TRAILP" then the version: the first bytes of every HELLO, so a stray
+    /// client (an HTTP request, a port scan) is told apart from a bad peer.
+    static let helloMagic: [UInt8] = Array("TRAILP".utf8)
+    public static let nonceByteCount = 32
+    /// Frames up to this size are always accepted; HELLO may raise it.
+    public static let frameBytesMinimum: UInt32 = 1 << 20
+    static let prefixCountMax = 1024
+    static let fetchCountMax = 4096
+
+    enum Kind: UInt8 {
+        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error
+    }
+
+    var kind: Kind {
+        switch self {
+        case .hello: .hello
+        case .proof: .proof
+        case .want: .want
+        case .ready: .ready
+        case .segment: .segment
+        case .credit: .credit
+        case .ack: .ack
+        case .fetch: .fetch
+        case .fetched: .fetched
+        case .error: .error
+        }
+    }
+
+    public var name: String { Self.name(of: kind) }
+
+    /// What a PROOF signs: a domain tag, the nonce the other side sent, then
+    /// the signer's and the verifier's identity keys. A fresh nonce per
+    /// connection makes an old proof useless on a new one.
+    public static func proofMessage(nonce: [UInt8], signer: PublicKey, verifier: PublicKey) -> [UInt8] {
+        Array("trail.peer.v1".utf8) + nonce + signer.bytes + verifier.bytes
+    }
+
+    // MARK: Encoding
+
+    /// The frame's bytes after the length prefix: type, then fields.
+    public func encoded() -> [UInt8] {
+        var writer = ByteWriter(capacity: 64)
+        writer.write(kind.rawValue)
+        switch self {
+        case .hello(let hello):
+            writer.write(contentsOf: Self.helloMagic)
+            writer.write(hello.protocolVersion)
+            writer.write(contentsOf: hello.relay.bytes)
+            writer.write(contentsOf: hello.origin.bytes)
+            writer.write(hello.incarnation)
+            writer.write(contentsOf: hello.nonce)
+            writer.write(hello.frameBytesMax)
+            writer.write(UInt16(hello.prefixes.count))
+            for prefix in hello.prefixes { Self.writeShortText(prefix, into: &writer) }
+        case .proof(let signature):
+            writer.write(contentsOf: signature.bytes)
+        case .want(let namespace, let vector), .ack(let namespace, let vector):
+            Self.writeShortText(namespace.name, into: &writer)
+            Self.write(vector, into: &writer)
+        case .ready:
+            break
+        case .segment(let bytes):
+            writer.write(contentsOf: bytes)
+        case .credit(let count):
+            writer.write(count)
+        case .fetch(let ids):
+            writer.write(UInt16(ids.count))
+            for id in ids { id.write(into: &writer) }
+        case .fetched(let records):
+            writer.write(UInt16(records.count))
+            for record in records {
+                writer.write(contentsOf: record.origin.bytes)
+                writer.write(record.originSeq)
+                writer.write(UInt32(record.event.encodedByteCount))
+                record.event.encode(into: &writer)
+            }
+        case .error(let error):
+            writer.write(error.code.rawValue)
+            let message = Array(error.message.utf8.prefix(4096))
+            writer.write(UInt16(message.count))
+            writer.write(contentsOf: message)
+        }
+        return writer.bytes
+    }
+
+    private static func writeShortText(_ text: String, into writer: inout ByteWriter) {
+        let bytes = Array(text.utf8.prefix(255))
+        writer.write(UInt8(bytes.count))
+        writer.write(contentsOf: bytes)
+    }
+
+    private static func write(_ vector: VersionVector, into writer: inout ByteWriter) {
+        let origins = vector.origins
+        writer.write(UInt16(origins.count))
+        for origin in origins {
+            writer.write(contentsOf: origin.bytes)
+            writer.write(vector[origin])
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a frame's bytes (after the length prefix). Never traps.
+    public init(decoding bytes: [UInt8], limits: EventLimits = .default) throws(DecodeError) {
+        var reader = ByteReader(bytes, context: "frame")
+        let typeByte = try reader.readUInt8("type")
+        guard let kind = Kind(rawValue: typeByte) else {
+            throw reader.error("type", .invalid("\(typeByte) is not a frame type"), at: 0)
+        }
+        reader = ByteReader(bytes, offset: 1, context: "\(Self.name(of: kind)) frame")
+        switch kind {
+        case .hello:
+            let magic = try reader.readBytes(Self.helloMagic.count, "magic")
+            guard magic.elementsEqual(Self.helloMagic) else {
+                throw reader.error("magic", .invalid("is not \"TRAILP\": not a Trail peer"), at: 1)
+            }
+            let version = try reader.readUInt16("protocol version")
+            let relay = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "relay key"))
+            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin"))
+            let incarnation = try reader.readUInt32("incarnation")
+            let nonce = Array(try reader.readBytes(Self.nonceByteCount, "nonce"))
+            let frameBytesMax = try reader.readUInt32("frame size limit")
+            let countOffset = reader.offset
+            let count = Int(try reader.readUInt16("prefix count"))
+            guard count <= Self.prefixCountMax else {
+                throw reader.error("prefix count", .tooLarge(value: count, limit: Self.prefixCountMax), at: countOffset)
+            }
+            var prefixes = [String]()
+            for index in 0..<count { prefixes.append(try Self.readShortText(&reader, "prefix \(index)")) }
+            self = .hello(Hello(protocolVersion: version, relay: relay, origin: origin, incarnation: incarnation,
+                                nonce: nonce, frameBytesMax: frameBytesMax, prefixes: prefixes))
+        case .proof:
+            self = .proof(try! Signature(bytes: try reader.readBytes(Signature.byteCount, "signature")))
+        case .want, .ack:
+            let at = reader.offset
+            let name = try Self.readShortText(&reader, "namespace")
+            let namespace: Namespace
+            do { namespace = try Namespace(name) } catch {
+                throw reader.error("namespace", .invalid(error.description), at: at)
+            }
+            let vector = try Self.readVector(&reader)
+            self = kind == .want ? .want(namespace, vector) : .ack(namespace, vector)
+        case .ready:
+            self = .ready
+        case .segment:
+            self = .segment(Array(try reader.readBytes(reader.remaining, "segment")))
+        case .credit:
+            self = .credit(try reader.readUInt32("count"))
+        case .fetch:
+            let at = reader.offset
+            let count = Int(try reader.readUInt16("id count"))
+            guard count <= Self.fetchCountMax else {
+                throw reader.error("id count", .tooLarge(value: count, limit: Self.fetchCountMax), at: at)
+            }
+            var ids = [EventID]()
+            for index in 0..<count { ids.append(EventID(bytes: try reader.readBytes(EventID.byteCount, "id \(index)"))) }
+            self = .fetch(ids)
+        case .fetched:
+            let count = Int(try reader.readUInt16("record count"))
+            var records = [Segment.Record]()
+            for index in 0..<count {
+                let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "record \(index) origin"))
+                let seqOffset = reader.offset
+                let originSeq = try reader.readUInt64("record \(index) originSeq")
+                guard originSeq >= 1 else { throw reader.error("record \(index) originSeq", .invalid("is 0"), at: seqOffset) }
+                let length = Int(try reader.readUInt32("record \(index) length"))
+                let eventOffset = reader.offset
+                let eventBytes = Array(try reader.readBytes(length, "record \(index) event"))
+                do {
+                    records.append(Segment.Record(origin: origin, originSeq: originSeq, event: try Event(decoding: eventBytes, limits: limits)))
+                } catch {
+                    throw reader.error("record \(index) event", .invalid(error.description), at: eventOffset)
+                }
+            }
+            self = .fetched(records)
+        case .error:
+            let raw = try reader.readUInt16("code")
+            let length = Int(try reader.readUInt16("message length"))
+            let message = String(decoding: try reader.readBytes(length, "message"), as: UTF8.self)
+            self = .error(ProtocolError(ProtocolError.Code(rawValue: raw) ?? .unknown, message))
+        }
+        try reader.expectEnd()
+    }
+
+    private static func name(of kind: Kind) -> String {
+        switch kind {
+        case .hello: "HELLO"
+        case .proof: "PROOF"
+        case .want: "WANT"
+        case .ready: "READY"
+        case .segment: "SEGMENT"
+        case .credit: "CREDIT"
+        case .ack: "ACK"
+        case .fetch: "FETCH"
+        case .fetched: "FETCHED"
+        case .error: "ERROR"
+        }
+    }
+
+    private static func readShortText(_ reader: inout ByteReader<[UInt8]>, _ field: String) throws(DecodeError) -> String {
+        let length = Int(try reader.readUInt8("\(field) length"))
+        let at = reader.offset
+        let bytes = try reader.readBytes(length, field)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw reader.error(field, .invalid("is not valid UTF-8"), at: at)
+        }
+        return text
+    }
+
+    private static func readVector(_ reader: inout ByteReader<[UInt8]>) throws(DecodeError) -> VersionVector {
+        let count = Int(try reader.readUInt16("origin count"))
+        var entries = [RelayID: UInt64]()
+        var previous: PublicKey?
+        for index in 0..<count {
+            let at = reader.offset
+            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin \(index)"))
+            if let previous, !(previous < origin) {
+                throw reader.error("origin \(index)", .invalid("is not above the previous origin: origins must be ascending"), at: at)
+            }
+            previous = origin
+            let seqOffset = reader.offset
+            let seq = try reader.readUInt64("origin \(index) originSeq")
+            guard seq >= 1 else { throw reader.error("origin \(index) originSeq", .invalid("is 0; entries start at 1"), at: seqOffset) }
+            entries[origin] = seq
+        }
+        return VersionVector(entries)
+    }
+}
+
+/// Why a link closes: sent in an ERROR frame, logged by both sides.
+public struct ProtocolError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: UInt16, Sendable {
+        case unknown = 0
+        case unsupportedVersion = 1
+        case notAllowed = 2
+        case badProof = 3
+        case malformedFrame = 4
+        case oversizedFrame = 5
+        case outOfTurn = 6
+        case badSegment = 7
+        case invalidEvent = 8
+        case staleIncarnation = 9
+        case notHeld = 10
+        case duplicateLink = 11
+        case shuttingDown = 12
+        case internalError = 13
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code) (\(code.rawValue)): \(message)" }
+}

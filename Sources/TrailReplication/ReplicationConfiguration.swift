@@ -1,0 +1,59 @@
+public import Logging
+public import TrailCore
+
+/// How a relay replicates: who may connect, what it holds, and the sizes
+/// that bound memory on both ends of a link.
+public struct ReplicationConfiguration: Sendable {
+    /// Identity keys of the relays allowed to link with this one.
+    public var allowedPeers: Set<PublicKey>
+    /// Accept any relay that proves its key (tests and closed networks only).
+    public var allowAnyPeer: Bool
+    /// Namespace prefixes this relay holds; empty means every namespace.
+    public var prefixes: [String]
+    /// At most this many events per segment...
+    public var segmentEventCountMax: Int
+    /// ...and about this many bytes of events (a single larger event still travels alone).
+    public var segmentByteTarget: Int
+    /// Segments a peer may send before this relay grants more: the receive buffer is at most this many.
+    public var creditWindow: UInt32
+    /// The largest frame this relay accepts (announced in HELLO).
+    public var frameBytesMax: UInt32
+    public var handshakeTimeout: Duration
+    public var reconnectDelayMin: Duration
+    public var reconnectDelayMax: Duration
+    public var limits: EventLimits
+    public var logger: Logger
+
+    public init(
+        allowedPeers: Set<PublicKey> = [],
+        allowAnyPeer: Bool = false,
+        prefixes: [String] = [],
+        segmentEventCountMax: Int = 1024,
+        segmentByteTarget: Int = 1 << 20,
+        creditWindow: UInt32 = 8,
+        frameBytesMax: UInt32 = 80 << 20,
+        handshakeTimeout: Duration = .seconds(10),
+        reconnectDelayMin: Duration = .milliseconds(50),
+        reconnectDelayMax: Duration = .seconds(5),
+        limits: EventLimits = .default,
+        logger: Logger = Logger(label: "trail.replication")
+    ) {
+        self.allowedPeers = allowedPeers
+        self.allowAnyPeer = allowAnyPeer
+        self.prefixes = prefixes
+        self.segmentEventCountMax = max(1, segmentEventCountMax)
+        self.segmentByteTarget = max(1, segmentByteTarget)
+        self.creditWindow = max(1, creditWindow)
+        self.frameBytesMax = max(Frame.frameBytesMinimum, frameBytesMax)
+        self.handshakeTimeout = handshakeTimeout
+        self.reconnectDelayMin = reconnectDelayMin
+        self.reconnectDelayMax = reconnectDelayMax
+        self.limits = limits
+        self.logger = logger
+    }
+}
+
+/// Whether a namespace is within a list of prefixes (an empty list holds every namespace).
+func holds(_ prefixes: [String], _ namespace: Namespace) -> Bool {
+    prefixes.isEmpty || prefixes.contains { namespace.hasPrefix($0) }
+}
