@@ -78,6 +78,8 @@ let package = Package(
             dependencies: [
                 "TrailCore", "TrailStore", "TrailReplication",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(
             name: "TrailStoreTests",
