@@ -114,7 +114,8 @@ public final class Replicator: Sendable {
         let address = channel.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
         let underlying = channel.channel
         let link = PeerLink(store: store, configuration: configuration, address: address, dialed: dialed,
-                            registry: registry, closeTransport: { underlying.close(promise: nil) })
+                            registry: registry, closeTransport: { underlying.close(promise: nil) },
+                            onStaleIncarnation: { [self] origin, reason in await rotate(ifOrigin: origin, reason: reason) })
         do {
             try await channel.executeThenClose { inbound, outbound in
                 await link.run(inbound, ChannelSender(writer: outbound))
@@ -123,6 +124,27 @@ public final class Replicator: Sendable {
             logger.debug("peer connection closed with an error", metadata: ["address": "\(address)", "reason": "\(error)"])
         }
         return link.status.withLock { $0 != nil }
+    }
+
+    private let rotating = Mutex(false)
+
+    /// Starts a new incarnation, once, when a peer reports that the one
+    /// announced as `origin` lost events; then drops every link so that each
+    /// reconnects announcing the new origin and pulls back what was lost.
+    func rotate(ifOrigin origin: RelayID, reason: String) async {
+        let go = rotating.withLock { busy in
+            guard !busy, store.originID == origin else { return false }
+            busy = true
+            return true
+        }
+        guard go else { return }
+        defer { rotating.withLock { $0 = false } }
+        do {
+            try await store.startNewIncarnation(reason: "a peer reports: \(reason)")
+        } catch {
+            logger.error("could not start a new incarnation", metadata: ["error": "\(error)"])
+        }
+        for link in registry.all { link.closeTransport() }
     }
 
     // MARK: Lifecycle

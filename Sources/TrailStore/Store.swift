@@ -37,7 +37,7 @@ public final class Store: Sendable {
 
     /// The writer that owns `shard`.
     func writer(for shard: Int) -> ShardWriter { writers[shard % writers.count] }
-    let localOrigin: UInt32
+    let currentIncarnation: Mutex<Incarnation>
     private let clock: Mutex<HybridClock>
     private let isClosed = Mutex(false)
 
@@ -78,7 +78,9 @@ public final class Store: Sendable {
         shardCount = try Self.checkFormat(database, requestedShards: configuration.shardCount, sync: sync, writable: writable)
         namespaceRegistry = try NamespaceRegistry(database: database, shardCount: shardCount, sync: sync)
         originRegistry = try OriginRegistry(database: database, sync: sync)
-        localOrigin = writable ? try originRegistry.intern(identity.publicKey) : originRegistry.index(of: identity.publicKey) ?? 0
+        let incarnation = try Self.loadIncarnation(database, relay: identity.publicKey)
+        currentIncarnation = Mutex(incarnation)
+        let localOrigin = writable ? try originRegistry.intern(incarnation.origin) : originRegistry.index(of: incarnation.origin) ?? 0
         var writers = [ShardWriter]()
         let writerCount = min(configuration.writerCount, shardCount)
         for index in 0..<writerCount {
@@ -91,7 +93,8 @@ public final class Store: Sendable {
         clock = Mutex(HybridClock())
         configuration.logger.info("store open", metadata: [
             "directory": "\(directory)", "relay": "\(identity.publicKey.hex.prefix(16))",
-            "shards": "\(shardCount)", "durability": "\(configuration.durability)"])
+            "shards": "\(shardCount)", "durability": "\(configuration.durability)",
+            "incarnation": "\(incarnation.number)", "origin": "\(incarnation.origin.hex.prefix(16))"])
     }
 
     private static func loadOrCreateIdentity(directory: String) throws -> SigningKey {

@@ -25,15 +25,15 @@ final class TestRelay: Sendable {
     let replicator: Replicator
     let port: Int
 
-    init(_ name: String, allowed: Set<PublicKey> = [], allowAny: Bool = true, prefixes: [String] = [],
-         configure: (inout ReplicationConfiguration) -> Void = { _ in }) async throws {
+    init(_ name: String, directory: TemporaryDirectory? = nil, allowed: Set<PublicKey> = [], allowAny: Bool = true,
+         prefixes: [String] = [], configure: (inout ReplicationConfiguration) -> Void = { _ in }) async throws {
         self.name = name
-        directory = TemporaryDirectory(name)
+        self.directory = directory ?? TemporaryDirectory(name)
         var logger = Logger(label: "trail.test.\(name)")
         logger.logLevel = ProcessInfo.processInfo.environment["TRAIL_TEST_LOG"] == nil ? .critical : .debug
         var storeConfiguration = StoreConfiguration()
         storeConfiguration.logger = logger
-        store = try Store(directory: directory.path, configuration: storeConfiguration)
+        store = try Store(directory: self.directory.path, configuration: storeConfiguration)
         var configuration = ReplicationConfiguration(
             allowedPeers: allowed, allowAnyPeer: allowAny, prefixes: prefixes,
             reconnectDelayMin: .milliseconds(20), reconnectDelayMax: .milliseconds(500), logger: logger)

@@ -36,6 +36,12 @@ final class PeerLink: Sendable {
     /// Ends the transport (closes the connection) when the registry replaces this link.
     let closeTransport: @Sendable () -> Void
 
+    /// The incarnation this link announced in its HELLO.
+    let announcedOrigin: RelayID
+    let announcedIncarnation: UInt32
+    /// Called when a peer says this relay's incarnation is stale.
+    let onStaleIncarnation: @Sendable (RelayID, String) async -> Void
+
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
     private let outstanding = Mutex<Int>(0)
@@ -45,7 +51,12 @@ final class PeerLink: Sendable {
     var logger: Logger { configuration.logger }
 
     init(store: Store, configuration: ReplicationConfiguration, address: String, dialed: Bool,
-         registry: LinkRegistry, closeTransport: @escaping @Sendable () -> Void) {
+         registry: LinkRegistry, closeTransport: @escaping @Sendable () -> Void,
+         onStaleIncarnation: @escaping @Sendable (RelayID, String) async -> Void) {
+        let incarnation = store.incarnation
+        announcedOrigin = incarnation.origin
+        announcedIncarnation = incarnation.number
+        self.onStaleIncarnation = onStaleIncarnation
         self.store = store
         self.configuration = configuration
         self.address = address
@@ -74,6 +85,7 @@ final class PeerLink: Sendable {
             return error
         } catch let error as RemoteError {
             logger.warning("peer closed the link", metadata: ["address": "\(address)", "reason": "\(error.error)"])
+            if error.error.code == .staleIncarnation { await onStaleIncarnation(announcedOrigin, error.error.message) }
             return error
         } catch {
             logger.info("peer link down", metadata: ["address": "\(address)", "reason": "\(error)"])
@@ -88,7 +100,7 @@ final class PeerLink: Sendable {
         let nonce = (0..<Frame.nonceByteCount).map { _ in UInt8.random(in: 0...255, using: &random) }
         let me = store.identity.publicKey
         try await sender.send(.hello(Frame.Hello(
-            relay: me, origin: store.relayID, incarnation: 1, nonce: nonce,
+            relay: me, origin: announcedOrigin, incarnation: announcedIncarnation, nonce: nonce,
             frameBytesMax: configuration.frameBytesMax, prefixes: configuration.prefixes)))
         guard case .hello(let hello) = try await expectFrame(source, "HELLO") else {
             throw ProtocolError(.outOfTurn, "expected HELLO first")

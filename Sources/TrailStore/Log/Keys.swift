@@ -93,6 +93,7 @@ enum Keys {
 
     static let formatVersion = Array("format-version".utf8)
     static let shardCount = Array("shard-count".utf8)
+    static let incarnation = Array("incarnation".utf8)
 
     /// The least key above every key starting with `prefix`, for exclusive upper bounds.
     static func successor(of prefix: [UInt8]) -> [UInt8] {

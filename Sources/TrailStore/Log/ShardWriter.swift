@@ -29,6 +29,8 @@ final class ShardWriter: @unchecked Sendable {
         case trim(UInt32, UInt64?, CheckedContinuation<UInt64, any Error>)
         /// Re-examines every pending event (after open, in case a dependency is held).
         case recheckPending
+        /// Local events from now on carry this origin (a new incarnation).
+        case setOrigin(UInt32, RelayID, CheckedContinuation<Void, any Error>)
 
         var eventCount: Int {
             if case .append(let items, _) = self { return items.count }
@@ -41,6 +43,7 @@ final class ShardWriter: @unchecked Sendable {
             case .setRetention(_, _, _, _, let continuation): continuation.resume(throwing: error)
             case .trim(_, _, let continuation): continuation.resume(throwing: error)
             case .recheckPending: break
+            case .setOrigin(_, _, let continuation): continuation.resume(throwing: error)
             }
         }
     }
@@ -60,8 +63,9 @@ final class ShardWriter: @unchecked Sendable {
     let origins: OriginRegistry
     let signals: CommitSignals
     let configuration: StoreConfiguration
-    let localOrigin: UInt32
-    let localRelay: RelayID
+    // The origin of local events; changed only on the writer thread, by `setOrigin`.
+    var localOrigin: UInt32
+    var localRelay: RelayID
     var logger: Logger
 
     private let queue = BlockingQueue<Job>(countMax: ShardWriter.queueJobCountMax)
@@ -202,6 +206,10 @@ final class ShardWriter: @unchecked Sendable {
                     trims.append(0)
                     results.append(.failure(error))
                 }
+            case .setOrigin(let index, let relay, _):
+                localOrigin = index
+                localRelay = relay
+                results.append(.success([]))
             case .recheckPending:
                 do throws(StoreError) { try recheckPending(group) } catch {
                     logger.error("recheck of pending events failed", metadata: ["error": "\(error)"])
@@ -260,6 +268,7 @@ final class ShardWriter: @unchecked Sendable {
             switch (job, result) {
             case (.append(_, let continuation), .success(let answers)): continuation.resume(returning: answers)
             case (.setRetention(_, _, _, _, let continuation), .success): continuation.resume()
+            case (.setOrigin(_, _, let continuation), .success): continuation.resume()
             case (.trim(_, _, let continuation), .success):
                 continuation.resume(returning: completion.trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
