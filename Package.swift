@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // System libraries, found by pkg-config (Debian: librocksdb-dev, libzstd-dev, libssl-dev).
@@ -66,7 +67,11 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "trail-bench",
-            dependencies: ["TrailCore", "TrailStore", "CRocksDB", "COpenSSL"],
+            dependencies: [
+                "TrailCore", "TrailStore", "TrailReplication", "CRocksDB", "COpenSSL",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Benchmarks/TrailBench",
             swiftSettings: strict),
 

@@ -5,7 +5,7 @@ import TrailStore
 
 // Trail's benchmarks. Each prints Trail's figure, a baseline measured in the
 // same run on the same machine, and the ratio. Run in release:
-//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss] [--quick]
+//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push] [--quick]
 
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
@@ -345,6 +345,8 @@ if wanted("rss") {
                baselineName: "raw RocksDB", unit: "MiB ", goal: "≤ 256 MiB"))
     print(String(format: "  (trail wrote %.0f ev/s, raw %.0f ev/s; trail SST bytes %llu)", Double(total) / trailSeconds, rawRate, trailDisk))
 }
+
+try await replicationBenchmarks()
 
 print("\n| benchmark | Trail | baseline | ratio | goal |\n|---|---:|---:|---:|---|")
 for row in rows {
