@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore",
+                "TrailCore", "TrailStore", "TrailReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -81,8 +81,10 @@ let package = Package(
         .testTarget(
             name: "TrailReplicationTests",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication",
+                "TrailCore", "TrailStore", "TrailReplication", "trail",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),

@@ -1,0 +1,137 @@
+import Foundation
+import Subprocess
+import SystemPackage
+import Testing
+import TrailCore
+import TrailStore
+
+/// The `trail` executable built beside this test bundle.
+func trailBinary() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["TRAIL_BINARY"] { return path }
+    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [directory, directory.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("trail").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let build = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/trail").path
+    guard FileManager.default.isExecutableFile(atPath: build) else {
+        throw CancellationError()
+    }
+    return build
+}
+
+/// A `trail peer` process, stopped by a signal this test sends to it alone.
+final class PeerProcess: Sendable {
+    private let stop: AsyncStream<Signal>.Continuation
+    private let task: Task<Void, any Error>
+    /// The listening port, when the process was given `--listen`.
+    let port: Int?
+
+    init(_ arguments: [String], listens: Bool) async throws {
+        let binary = try trailBinary()
+        let (stopStream, stop) = AsyncStream<Signal>.makeStream()
+        let (ports, portSink) = AsyncStream<Int>.makeStream()
+        self.stop = stop
+        task = Task {
+            _ = try await Subprocess.run(
+                .path(FilePath(binary)), arguments: Arguments(["peer"] + arguments),
+                input: .none, output: .sequence, error: .discarded
+            ) { execution in
+                let reader = Task {
+                    for try await line in execution.standardOutput.strings() {
+                        if let range = line.range(of: "listening on "), let colon = line[range.upperBound...].lastIndex(of: ":"),
+                           let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)) {
+                            portSink.yield(port)
+                        }
+                    }
+                    portSink.finish()
+                }
+                for await signal in stopStream {
+                    try? execution.send(signal: signal)
+                    break
+                }
+                _ = try? await reader.value
+            }
+        }
+        if listens {
+            var found: Int?
+            for await port in ports {
+                found = port
+                break
+            }
+            port = found
+        } else {
+            port = nil
+        }
+    }
+
+    func signal(_ signal: Signal) async {
+        stop.yield(signal)
+        _ = try? await task.value
+    }
+}
+
+@Suite(.serialized) struct ProcessTests {
+    /// Two `trail peer` processes; the receiving one is killed with SIGKILL
+    /// mid-stream three times and restarted. It ends with exactly the
+    /// source's events, in a valid causal log.
+    @Test func aRelayKilledMidStreamConverges() async throws {
+        let source = TemporaryDirectory("proc-source")
+        let sink = TemporaryDirectory("proc-sink")
+        let namespace = try Namespace("doc/a")
+        var expected = Set<EventID>()
+        do {
+            let store = try Store(directory: source.path)
+            var previous: EventID?
+            var batch = [Event]()
+            for index in 0..<30_000 {
+                let event = try Event(namespace: namespace, timestamp: store.now(), parents: previous.map { [$0] } ?? [],
+                                      type: "note", payload: Array("event \(index) ".utf8) + [UInt8](repeating: 7, count: 200))
+                previous = index % 7 == 0 ? event.id : previous
+                batch.append(event)
+                expected.insert(event.id)
+                if batch.count == 500 {
+                    _ = try await store.append(contentsOf: batch)
+                    batch.removeAll()
+                }
+            }
+            store.close()
+        }
+        let server = try await PeerProcess(["--data", source.path, "--listen", "127.0.0.1:0", "--allow-any"], listens: true)
+        let port = try #require(server.port)
+        var generator = SplitMix64(seed: UInt64.random(in: 1...1_000_000))
+        for _ in 0..<3 {
+            let client = try await PeerProcess(["--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], listens: false)
+            try await Task.sleep(for: .milliseconds(Int(generator.next() % 400) + 100))
+            await client.signal(.kill)
+        }
+        let client = try await PeerProcess(["--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], listens: false)
+        // Watch the sink beside its process, bounded to 2 minutes.
+        var converged = false
+        for _ in 0..<1200 {
+            if let reader = try? Store(directory: sink.path, mode: .secondary) {
+                converged = reader.vector(of: namespace).total == 30_000
+                reader.close()
+            }
+            if converged { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        await client.signal(.terminate)
+        await server.signal(.terminate)
+        #expect(converged)
+        let store = try Store(directory: sink.path)
+        defer { store.close() }
+        var held = Set<EventID>()
+        var cursor: Cursor?
+        while true {
+            let page = try store.read(namespace, after: cursor, limit: 1000)
+            held.formUnion(page.events.map(\.id))
+            cursor = page.cursor
+            if page.isAtEnd { break }
+        }
+        #expect(held == expected)
+        #expect(try store.check(namespace).isEmpty)
+        #expect(try store.pending(in: namespace).isEmpty)
+    }
+}
