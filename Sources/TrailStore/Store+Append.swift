@@ -22,18 +22,9 @@ extension Store {
         try await submit(events.map { ($0, nil) })
     }
 
-    /// An event that another relay accepted first, with its `(origin, originSeq)`.
-    public struct Replicated: Sendable {
-        public let event: Event
-        public let origin: RelayID
-        public let originSeq: UInt64
-
-        public init(event: Event, origin: RelayID, originSeq: UInt64) {
-            self.event = event
-            self.origin = origin
-            self.originSeq = originSeq
-        }
-    }
+    /// An event that another relay accepted first, with its `(origin, originSeq)`:
+    /// a segment's record, applied as it arrives.
+    public typealias Replicated = Segment.Record
 
     /// Applies events from other relays (replication, import). Each enters the
     /// log only after its parents and its origin predecessor; until then it is

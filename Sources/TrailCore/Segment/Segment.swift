@@ -18,6 +18,10 @@ public struct Segment: Sendable, Hashable {
             self.originSeq = originSeq
             self.event = event
         }
+
+        public init(event: Event, origin: RelayID, originSeq: UInt64) {
+            self.init(origin: origin, originSeq: originSeq, event: event)
+        }
     }
 
     /// The origin sequence numbers of one origin that a segment carries.

@@ -213,7 +213,7 @@ final class PeerLink: Sendable {
                 for record in records where !shared(record.event.namespace) {
                     throw ProtocolError(.notHeld, "FETCHED event \(record.event.id.short) in \(record.event.namespace), outside what both relays hold")
                 }
-                try await applyRecords(records.map { Store.Replicated(event: $0.event, origin: $0.origin, originSeq: $0.originSeq) })
+                try await applyRecords(records)
             case .error(let error):
                 throw RemoteError(error: error)
             case .hello, .proof:
@@ -237,7 +237,7 @@ final class PeerLink: Sendable {
             }
             // The peer holds what it sent: never push it back, even before it is applied here.
             peerHeld.withLock { $0[segment.namespace, default: VersionVector()].merge(segment.advances) }
-            try await applyRecords(segment.records.map { Store.Replicated(event: $0.event, origin: $0.origin, originSeq: $0.originSeq) })
+            try await applyRecords(segment.records)
             status.withLock {
                 $0?.segmentsReceived += 1
                 $0?.eventsReceived += UInt64(segment.records.count)
