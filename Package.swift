@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "TrailCore", targets: ["TrailCore"]),
         .library(name: "TrailStore", targets: ["TrailStore"]),
         .library(name: "TrailReplication", targets: ["TrailReplication"]),
+        .library(name: "TrailRelay", targets: ["TrailRelay"]),
+        .library(name: "TrailClient", targets: ["TrailClient"]),
         .executable(name: "trail", targets: ["trail"]),
     ],
     dependencies: [
@@ -23,6 +25,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // System libraries, found by pkg-config (Debian: librocksdb-dev, libzstd-dev, libssl-dev).
@@ -57,11 +67,42 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The client API's JSON and binary bodies, shared by the relay and its clients.
+        .target(
+            name: "TrailAPI",
+            dependencies: ["TrailCore"],
+            swiftSettings: strict),
+        .target(
+            name: "TrailRelay",
+            dependencies: [
+                "TrailCore", "TrailStore", "TrailReplication", "TrailAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "TrailClient",
+            dependencies: [
+                "TrailCore", "TrailAPI",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -75,13 +116,22 @@ let package = Package(
             path: "Benchmarks/TrailBench",
             swiftSettings: strict),
 
+        // What the test targets share: temporary directories, `trail` child processes.
+        .target(
+            name: "TrailTestSupport",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Tests/TrailTestSupport",
+            swiftSettings: strict),
         .testTarget(
             name: "TrailCoreTests",
             dependencies: ["TrailCore"]),
         .testTarget(
             name: "TrailReplicationTests",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "trail",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailTestSupport", "trail",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -89,9 +139,18 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
         .testTarget(
+            name: "TrailRelayTests",
+            dependencies: [
+                "TrailCore", "TrailAPI", "TrailClient", "TrailTestSupport", "trail",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .testTarget(
             name: "TrailStoreTests",
             dependencies: [
-                "TrailCore", "TrailStore", "trail",
+                "TrailCore", "TrailStore", "TrailTestSupport", "trail",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),

@@ -4,17 +4,7 @@ import Testing
 import TrailCore
 import TrailReplication
 import TrailStore
-
-/// A data directory under the system's temporary folder, removed when the test ends.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init(_ label: String = "relay") {
-        path = NSTemporaryDirectory() + "trail-test-\(label)-\(UUID().uuidString.prefix(8))"
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
+@_exported import TrailTestSupport
 
 /// One relay of a test federation: a store in its own directory and a
 /// replicator listening on a loopback port.

@@ -5,73 +5,6 @@ import Testing
 import TrailCore
 import TrailStore
 
-/// The `trail` executable built beside this test bundle.
-func trailBinary() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["TRAIL_BINARY"] { return path }
-    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [directory, directory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("trail").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    let build = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/trail").path
-    guard FileManager.default.isExecutableFile(atPath: build) else {
-        throw CancellationError()
-    }
-    return build
-}
-
-/// A `trail peer` process, stopped by a signal this test sends to it alone.
-final class PeerProcess: Sendable {
-    private let stop: AsyncStream<Signal>.Continuation
-    private let task: Task<Void, any Error>
-    /// The listening port, when the process was given `--listen`.
-    let port: Int?
-
-    init(_ arguments: [String], listens: Bool) async throws {
-        let binary = try trailBinary()
-        let (stopStream, stop) = AsyncStream<Signal>.makeStream()
-        let (ports, portSink) = AsyncStream<Int>.makeStream()
-        self.stop = stop
-        task = Task {
-            _ = try await Subprocess.run(
-                .path(FilePath(binary)), arguments: Arguments(["peer"] + arguments),
-                input: .none, output: .sequence, error: .discarded
-            ) { execution in
-                let reader = Task {
-                    for try await line in execution.standardOutput.strings() {
-                        if let range = line.range(of: "listening on "), let colon = line[range.upperBound...].lastIndex(of: ":"),
-                           let port = Int(line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)) {
-                            portSink.yield(port)
-                        }
-                    }
-                    portSink.finish()
-                }
-                for await signal in stopStream {
-                    try? execution.send(signal: signal)
-                    break
-                }
-                _ = try? await reader.value
-            }
-        }
-        if listens {
-            var found: Int?
-            for await port in ports {
-                found = port
-                break
-            }
-            port = found
-        } else {
-            port = nil
-        }
-    }
-
-    func signal(_ signal: Signal) async {
-        stop.yield(signal)
-        _ = try? await task.value
-    }
-}
-
 @Suite(.serialized) struct ProcessTests {
     /// Two `trail peer` processes; the receiving one is killed with SIGKILL
     /// mid-stream three times and restarted. It ends with exactly the
@@ -98,15 +31,15 @@ final class PeerProcess: Sendable {
             }
             store.close()
         }
-        let server = try await PeerProcess(["--data", source.path, "--listen", "127.0.0.1:0", "--allow-any"], listens: true)
+        let server = try await TrailProcess(["peer", "--data", source.path, "--listen", "127.0.0.1:0", "--allow-any"], waitForListening: true)
         let port = try #require(server.port)
         var generator = SplitMix64(seed: UInt64.random(in: 1...1_000_000))
         for _ in 0..<3 {
-            let client = try await PeerProcess(["--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], listens: false)
+            let client = try await TrailProcess(["peer", "--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], waitForListening: false)
             try await Task.sleep(for: .milliseconds(Int(generator.next() % 400) + 100))
             await client.signal(.kill)
         }
-        let client = try await PeerProcess(["--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], listens: false)
+        let client = try await TrailProcess(["peer", "--data", sink.path, "--connect", "127.0.0.1:\(port)", "--allow-any"], waitForListening: false)
         // Watch the sink beside its process, bounded to 2 minutes.
         var converged = false
         for _ in 0..<1200 {

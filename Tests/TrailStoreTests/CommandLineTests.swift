@@ -5,19 +5,6 @@ import Testing
 import TrailCore
 import TrailStore
 
-/// Runs the `trail` executable as a user would and returns (exit code, stdout, stderr).
-func runTrail(_ arguments: [String], input: String? = nil) async throws -> (Int32, String, String) {
-    let result = try await Subprocess.run(
-        .path(FilePath(try trailBinary())), arguments: Arguments(arguments),
-        input: .string(input ?? ""), output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
-    let code: Int32
-    switch result.terminationStatus {
-    case .exited(let status): code = status
-    case .signaled(let signal): code = 128 + signal
-    }
-    return (code, result.standardOutput, result.standardError)
-}
-
 @Suite(.serialized) struct CommandLineTests {
     @Test func appendReadAndInspectRoundTrip() async throws {
         let directory = TemporaryDirectory("cli")

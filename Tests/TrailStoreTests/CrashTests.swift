@@ -6,22 +6,6 @@ import Testing
 import TrailCore
 import TrailStore
 
-/// The `trail` executable built beside this test bundle.
-func trailBinary() throws -> String {
-    if let path = ProcessInfo.processInfo.environment["TRAIL_BINARY"] { return path }
-    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [directory, directory.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("trail").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    let build = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent(".build/debug/trail").path
-    guard FileManager.default.isExecutableFile(atPath: build) else {
-        throw CrashTestError("cannot find the trail executable; run `swift build` first or set TRAIL_BINARY")
-    }
-    return build
-}
-
 /// Set once the child reports that its store is open and it is appending.
 final class ReadyFlag: Sendable {
     private let value = Mutex(false)

@@ -1,17 +1,7 @@
 import Foundation
 import TrailCore
 import TrailStore
-
-/// A data directory under the system's temporary folder, removed when the test ends.
-final class TemporaryDirectory: Sendable {
-    let path: String
-
-    init(_ label: String = "store") {
-        path = NSTemporaryDirectory() + "trail-test-\(label)-\(UUID().uuidString.prefix(8))"
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
+@_exported import TrailTestSupport
 
 /// Tests draw from a seeded generator so a failing seed replays exactly.
 typealias SeededGenerator = SplitMix64

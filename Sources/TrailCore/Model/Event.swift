@@ -87,6 +87,15 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
             payload: payload, signature: key.sign(signedMessage), id: id)
     }
 
+    /// This event with a signature made elsewhere (a client's, or one read back
+    /// from JSON). It is not checked here: `signatureStatus` checks it, and the
+    /// store refuses an event whose signature does not verify.
+    public func attaching(signature: Signature) -> Event {
+        Event(
+            namespace: namespace, author: author, timestamp: timestamp, parents: parents, type: type,
+            payload: payload, signature: signature, id: id)
+    }
+
     public enum SignatureStatus: Equatable, Sendable {
         case unsigned, valid, invalid
         /// A signature on an event with no author: nothing to verify it against.

@@ -19,4 +19,6 @@ public struct EventLimits: Hashable, Sendable {
     }
 
     public static let `default` = EventLimits()
+    /// Only the format's ceiling: for reading back events some relay already accepted.
+    public static let unbounded = EventLimits(payloadBytesMax: payloadBytesCeiling)
 }

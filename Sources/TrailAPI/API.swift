@@ -1,0 +1,475 @@
+import Foundation
+public import TrailCore
+
+// The client API's bodies (Docs/API.md): what `trail serve` reads and writes
+// over HTTP and WebSocket, and what TrailClient sends and decodes. JSON keys
+// are snake_case; ids, keys and signatures are lowercase hex; timestamps are
+// the raw 64-bit hybrid clock reading as a decimal string (JSON numbers lose
+// precision above 2^53).
+
+/// One event to append, as JSON. Either the fields (`type`, `payload` or
+/// `payload_base64`, `parents`, and for a signed event `author`, `timestamp`
+/// and `signature`), or `encoded`: the canonical encoding of Docs/FORMAT.md in
+/// base64url, signature included. The namespace is the request's.
+public struct EventInput: Codable, Sendable, Equatable {
+    public var type: String?
+    public var payload: String?
+    public var payloadBase64: String?
+    public var parents: [String]?
+    public var author: String?
+    public var timestamp: String?
+    public var signature: String?
+    public var encoded: String?
+
+    public init(
+        type: String? = nil, payload: String? = nil, payloadBase64: String? = nil, parents: [String]? = nil,
+        author: String? = nil, timestamp: String? = nil, signature: String? = nil, encoded: String? = nil
+    ) {
+        self.type = type
+        self.payload = payload
+        self.payloadBase64 = payloadBase64
+        self.parents = parents
+        self.author = author
+        self.timestamp = timestamp
+        self.signature = signature
+        self.encoded = encoded
+    }
+
+    /// The exact event, as a client that built and maybe signed it sends it.
+    public init(event: Event) {
+        self.init(encoded: Base64URL.encode(event.encoded))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case type, payload, parents, author, timestamp, signature, encoded
+        case payloadBase64 = "payload_base64"
+    }
+}
+
+/// A bad part of a request, named precisely enough to fix it.
+public struct InputError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The field at fault, as a JSON path (`events[3].parents[0]`) or a query parameter.
+    public var field: String
+    public var reason: String
+    public init(field: String, reason: String) {
+        self.field = field
+        self.reason = reason
+    }
+    public var description: String { "\(field): \(reason)" }
+}
+
+extension EventInput {
+    /// The event this input describes, in `namespace`. Unsigned events without a
+    /// timestamp take `now`; a signed one must carry the timestamp it was signed with.
+    /// Signatures are not checked here: the store verifies them.
+    public func event(in namespace: Namespace, now: () -> HybridTimestamp, limits: EventLimits, field: String) throws(InputError) -> Event {
+        if let encoded {
+            let others: [String?] = [type, payload, payloadBase64, author, timestamp, signature]
+            guard others.allSatisfy({ $0 == nil }), parents == nil else {
+                throw InputError(field: "\(field).encoded", reason: "an encoded event carries every field; send it alone")
+            }
+            guard let bytes = Base64URL.decode(encoded) else {
+                throw InputError(field: "\(field).encoded", reason: "is not base64url (RFC 4648 §5, no padding)")
+            }
+            let event: Event
+            do { event = try Event(decoding: bytes, limits: limits) } catch {
+                throw InputError(field: "\(field).encoded", reason: "\(error)")
+            }
+            guard event.namespace == namespace else {
+                throw InputError(
+                    field: "\(field).encoded",
+                    reason: "the event is in namespace \"\(event.namespace)\", the request in \"\(namespace)\"")
+            }
+            return event
+        }
+        guard let type else { throw InputError(field: "\(field).type", reason: "is required") }
+        let bytes: [UInt8]
+        switch (payload, payloadBase64) {
+        case (let text?, nil): bytes = Array(text.utf8)
+        case (nil, let base64?):
+            guard let decoded = Base64Any.decode(base64) else {
+                throw InputError(field: "\(field).payload_base64", reason: "is not base64 (standard or URL-safe alphabet)")
+            }
+            bytes = decoded
+        case (nil, nil): bytes = []
+        case (_?, _?): throw InputError(field: "\(field).payload", reason: "give payload or payload_base64, not both")
+        }
+        var parentIDs = [EventID]()
+        for (index, text) in (parents ?? []).enumerated() {
+            do { parentIDs.append(try EventID(hex: text)) } catch {
+                throw InputError(field: "\(field).parents[\(index)]", reason: "\(error)")
+            }
+        }
+        var authorKey: PublicKey?
+        if let author {
+            do { authorKey = try PublicKey(hex: author) } catch {
+                throw InputError(field: "\(field).author", reason: "\(error)")
+            }
+        }
+        let stamp: HybridTimestamp
+        if let timestamp {
+            guard let raw = UInt64(timestamp) else {
+                throw InputError(field: "\(field).timestamp", reason: "expected the raw hybrid clock reading as a decimal string")
+            }
+            stamp = HybridTimestamp(rawValue: raw)
+        } else {
+            guard signature == nil else {
+                throw InputError(field: "\(field).timestamp", reason: "a signed event must carry the timestamp its id was computed with")
+            }
+            stamp = now()
+        }
+        var event: Event
+        do {
+            event = try Event(
+                namespace: namespace, author: authorKey, timestamp: stamp, parents: parentIDs,
+                type: type, payload: bytes, limits: limits)
+        } catch {
+            let where_ = switch error {
+            case .payloadTooLarge: payloadBase64 == nil ? "payload" : "payload_base64"
+            case .invalidType: "type"
+            case .tooManyParents: "parents"
+            default: "event"
+            }
+            throw InputError(field: "\(field).\(where_)", reason: "\(error)")
+        }
+        if let signature {
+            guard let bytes = Hex.decode(signature), let parsed = try? Signature(bytes: bytes) else {
+                throw InputError(field: "\(field).signature", reason: "expected an Ed25519 signature as 128 hex digits")
+            }
+            guard authorKey != nil else {
+                throw InputError(field: "\(field).author", reason: "a signed event must name its author")
+            }
+            event = event.attaching(signature: parsed)
+        }
+        return event
+    }
+}
+
+/// Base64 in either alphabet, padded or not: what JSON producers in the wild send.
+enum Base64Any {
+    static func decode(_ text: String) -> [UInt8]? {
+        var normalized = String(text.map { $0 == "+" ? "-" : $0 == "/" ? "_" : $0 })
+        while normalized.hasSuffix("=") { normalized.removeLast() }
+        return Base64URL.decode(normalized)
+    }
+}
+
+/// A body of `POST /v1/events/{namespace}`: one event, or `{"events": [...]}`.
+public enum AppendBody: Decodable, Sendable {
+    case one(EventInput)
+    case batch([EventInput])
+
+    enum CodingKeys: String, CodingKey { case events }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if container.contains(.events) {
+            self = .batch(try container.decode([EventInput].self, forKey: .events))
+        } else {
+            self = .one(try EventInput(from: decoder))
+        }
+    }
+}
+
+/// Where an appended event stands.
+public struct AppendOutcome: Codable, Sendable, Equatable {
+    /// `appended`, `duplicate` (held already; its placement is given), `pending`
+    /// (waits for a parent), `conflict`, or `trimmed`.
+    public var outcome: String
+    public var id: String
+    public var position: UInt64?
+    public var origin: String?
+    public var originSeq: UInt64?
+    /// `buffered`, `synced`, or `replicated:N`: what was actually reached.
+    public var durability: String?
+    /// For `conflict`: the event already held at this origin sequence.
+    public var existing: String?
+
+    public init(
+        outcome: String, id: String, position: UInt64? = nil, origin: String? = nil, originSeq: UInt64? = nil,
+        durability: String? = nil, existing: String? = nil
+    ) {
+        self.outcome = outcome
+        self.id = id
+        self.position = position
+        self.origin = origin
+        self.originSeq = originSeq
+        self.durability = durability
+        self.existing = existing
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case outcome, id, position, origin, durability, existing
+        case originSeq = "origin_seq"
+    }
+}
+
+/// The answer to a batch append: one outcome per event, in order.
+public struct AppendBatchResponse: Codable, Sendable {
+    public var results: [AppendOutcome]
+    public init(results: [AppendOutcome]) { self.results = results }
+}
+
+/// An event as the relay returns it, with where it sits in this relay's log.
+public struct EventOutput: Codable, Sendable, Equatable {
+    public var id: String
+    public var namespace: String
+    public var position: UInt64
+    public var origin: String
+    public var originSeq: UInt64
+    public var type: String
+    public var author: String?
+    public var timestamp: String
+    /// Milliseconds since the Unix epoch: the timestamp's physical part.
+    public var timeMs: UInt64
+    public var parents: [String]
+    /// The payload when it is valid UTF-8; otherwise `payload_base64` (base64url).
+    public var payload: String?
+    public var payloadBase64: String?
+    public var signature: String?
+
+    public init(event: Event, position: UInt64, origin: RelayID, originSeq: UInt64) {
+        id = event.id.hex
+        namespace = event.namespace.name
+        self.position = position
+        self.origin = origin.hex
+        self.originSeq = originSeq
+        type = event.type
+        author = event.author?.hex
+        timestamp = String(event.timestamp.rawValue)
+        timeMs = event.timestamp.physicalMilliseconds
+        parents = event.parents.map(\.hex)
+        if let text = String(validating: event.payload, as: UTF8.self) {
+            payload = text
+        } else {
+            payloadBase64 = Base64URL.encode(event.payload)
+        }
+        signature = event.signature.map { Hex.encode($0.bytes) }
+    }
+
+    /// The event itself, rebuilt from the fields; its id is checked against `id`.
+    public func event() throws(InputError) -> Event {
+        let namespace: Namespace
+        do { namespace = try Namespace(self.namespace) } catch { throw InputError(field: "namespace", reason: "\(error)") }
+        let input = EventInput(
+            type: type, payload: payload, payloadBase64: payloadBase64, parents: parents, author: author,
+            timestamp: timestamp, signature: signature)
+        let event = try input.event(in: namespace, now: { .zero }, limits: .unbounded, field: "event")
+        guard event.id.hex == id else {
+            throw InputError(field: "id", reason: "the fields hash to \(event.id.hex), not \(id)")
+        }
+        return event
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, namespace, position, origin, type, author, timestamp, parents, payload, signature
+        case originSeq = "origin_seq"
+        case timeMs = "time_ms"
+        case payloadBase64 = "payload_base64"
+    }
+}
+
+/// A page of a namespace's log, with the cursors to resume after it.
+public struct PageOutput: Codable, Sendable {
+    public var events: [EventOutput]
+    /// Resumes on this relay only (fast).
+    public var cursor: String
+    /// Resumes on any relay that holds the namespace.
+    public var portableCursor: String
+    /// The last position of the log when the page was read.
+    public var lastPosition: UInt64
+
+    public init(events: [EventOutput], cursor: String, portableCursor: String, lastPosition: UInt64) {
+        self.events = events
+        self.cursor = cursor
+        self.portableCursor = portableCursor
+        self.lastPosition = lastPosition
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case events, cursor
+        case portableCursor = "portable_cursor"
+        case lastPosition = "last_position"
+    }
+}
+
+/// Every 4xx and 5xx body: `{"error": {"status":…, "code":…, "field":…, "message":…}}`.
+public struct ErrorBody: Codable, Sendable, Error, CustomStringConvertible {
+    public struct Detail: Codable, Sendable {
+        public var status: Int
+        /// A stable, machine-readable reason (`bad_field`, `bad_cursor`, `conflict`…).
+        public var code: String
+        /// The field or parameter at fault, when there is one.
+        public var field: String?
+        public var message: String
+    }
+    public var error: Detail
+
+    public init(status: Int, code: String, field: String? = nil, message: String) {
+        error = Detail(status: status, code: code, field: field, message: message)
+    }
+
+    public var description: String {
+        "\(error.status) \(error.code)" + (error.field.map { " (\($0))" } ?? "") + ": \(error.message)"
+    }
+}
+
+/// Someone subscribed to a namespace who announced an identity.
+public struct ParticipantOutput: Codable, Sendable, Hashable {
+    /// The identity the subscriber announced (an agent name or key).
+    public var id: String
+    /// The relay it is connected to (its key in hex).
+    public var relay: String
+    /// When it joined, in milliseconds since the Unix epoch.
+    public var joinedMs: UInt64
+
+    public init(id: String, relay: String, joinedMs: UInt64) {
+        self.id = id
+        self.relay = relay
+        self.joinedMs = joinedMs
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, relay
+        case joinedMs = "joined_ms"
+    }
+}
+
+/// A namespace's participants, as `GET /v1/participants/{namespace}` returns them.
+public struct ParticipantsOutput: Codable, Sendable {
+    public var namespace: String
+    public var participants: [ParticipantOutput]
+    public init(namespace: String, participants: [ParticipantOutput]) {
+        self.namespace = namespace
+        self.participants = participants
+    }
+}
+
+/// One WebSocket message of a subscription (server to client), by `kind`:
+/// `events` (a batch, with the cursors to resume after it), `participants`
+/// (the list when the subscription starts), `joined` and `left` (one
+/// participant), `error` (then the relay closes the socket).
+public struct StreamMessage: Codable, Sendable {
+    public var kind: String
+    public var events: [EventOutput]?
+    public var cursor: String?
+    public var portableCursor: String?
+    public var participants: [ParticipantOutput]?
+    public var participant: ParticipantOutput?
+    public var error: ErrorBody.Detail?
+
+    public init(
+        kind: String, events: [EventOutput]? = nil, cursor: String? = nil, portableCursor: String? = nil,
+        participants: [ParticipantOutput]? = nil, participant: ParticipantOutput? = nil, error: ErrorBody.Detail? = nil
+    ) {
+        self.kind = kind
+        self.events = events
+        self.cursor = cursor
+        self.portableCursor = portableCursor
+        self.participants = participants
+        self.participant = participant
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, events, cursor, participants, participant, error
+        case portableCursor = "portable_cursor"
+    }
+}
+
+/// A namespace as `GET /v1/namespaces` lists it.
+public struct NamespaceOutput: Codable, Sendable {
+    public var namespace: String
+    public var eventCount: UInt64
+    public var byteCount: UInt64
+    public var firstPosition: UInt64?
+    public var lastPosition: UInt64
+    public var trimmedThrough: UInt64
+    public var pendingCount: Int
+    /// origin (hex) → highest originSeq held.
+    public var vector: [String: UInt64]
+    /// The portable cursor naming everything held: a subscriber from it sees only new events.
+    public var portableCursor: String
+
+    public init(
+        namespace: String, eventCount: UInt64, byteCount: UInt64, firstPosition: UInt64?, lastPosition: UInt64,
+        trimmedThrough: UInt64, pendingCount: Int, vector: [String: UInt64], portableCursor: String
+    ) {
+        self.namespace = namespace
+        self.eventCount = eventCount
+        self.byteCount = byteCount
+        self.firstPosition = firstPosition
+        self.lastPosition = lastPosition
+        self.trimmedThrough = trimmedThrough
+        self.pendingCount = pendingCount
+        self.vector = vector
+        self.portableCursor = portableCursor
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case namespace, vector
+        case eventCount = "event_count"
+        case byteCount = "byte_count"
+        case firstPosition = "first_position"
+        case lastPosition = "last_position"
+        case trimmedThrough = "trimmed_through"
+        case pendingCount = "pending_count"
+        case portableCursor = "portable_cursor"
+    }
+}
+
+public struct NamespacesOutput: Codable, Sendable {
+    public var namespaces: [NamespaceOutput]
+    public init(namespaces: [NamespaceOutput]) { self.namespaces = namespaces }
+}
+
+/// `GET /v1/status`: who this relay is and how its peer links stand.
+public struct RelayStatusOutput: Codable, Sendable {
+    public struct Peer: Codable, Sendable {
+        public var relay: String
+        public var address: String
+        public var dialed: Bool
+        public var eventsSent: UInt64
+        public var eventsReceived: UInt64
+        /// Events held here that the peer has not acknowledged, over all namespaces.
+        public var lag: UInt64
+
+        public init(relay: String, address: String, dialed: Bool, eventsSent: UInt64, eventsReceived: UInt64, lag: UInt64) {
+            self.relay = relay
+            self.address = address
+            self.dialed = dialed
+            self.eventsSent = eventsSent
+            self.eventsReceived = eventsReceived
+            self.lag = lag
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case relay, address, dialed, lag
+            case eventsSent = "events_sent"
+            case eventsReceived = "events_received"
+        }
+    }
+
+    public var relay: String
+    public var incarnation: UInt32
+    public var origin: String
+    public var ready: Bool
+    public var namespaceCount: Int
+    public var durability: String
+    public var peers: [Peer]
+
+    public init(relay: String, incarnation: UInt32, origin: String, ready: Bool, namespaceCount: Int, durability: String, peers: [Peer]) {
+        self.relay = relay
+        self.incarnation = incarnation
+        self.origin = origin
+        self.ready = ready
+        self.namespaceCount = namespaceCount
+        self.durability = durability
+        self.peers = peers
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case relay, incarnation, origin, ready, durability, peers
+        case namespaceCount = "namespace_count"
+    }
+}

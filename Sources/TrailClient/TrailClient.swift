@@ -1,0 +1,251 @@
+public import AsyncHTTPClient
+import Foundation
+import HummingbirdWSClient
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import TrailAPI
+public import TrailCore
+
+/// A client of one relay or of a federation of relays, over the client API of
+/// Docs/API.md. Requests go to the first relay that answers, in list order;
+/// subscriptions resume from their portable cursor on the next relay when
+/// one fails, so an agent sees every event once, in causal order.
+///
+/// ```swift
+/// let client = TrailClient(relays: ["http://127.0.0.1:7400"])
+/// let namespace = try Namespace("auction/task-7")
+/// let placed = try await client.append(type: "bid", payload: #"{"stake": 40}"#, to: namespace)
+/// for try await update in client.subscribe(namespace) {
+///     if case .event(let received) = update { print(received.event.type) }
+/// }
+/// ```
+public final class TrailClient: Sendable {
+    /// Base URLs such as `http://127.0.0.1:7400`, in the order they are tried.
+    public let relays: [String]
+    let token: String?
+    let http: HTTPClient
+    let logger: Logger
+    let requestTimeout: Duration
+
+    public init(
+        relays: [String], token: String? = nil, requestTimeout: Duration = .seconds(30),
+        logger: Logger = Logger(label: "trail.client")
+    ) {
+        precondition(!relays.isEmpty, "a client needs at least one relay")
+        self.relays = relays.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        self.token = token
+        self.requestTimeout = requestTimeout
+        self.logger = logger
+        http = HTTPClient.shared
+    }
+
+    // MARK: Appending
+
+    /// How long an append waits and for what.
+    public struct AppendOptions: Sendable {
+        /// `synced` asks for an fsync before the answer, whatever the relay's default.
+        public var synced: Bool
+        /// Wait until this many peer relays hold the events (bounded by `timeout`).
+        public var replicas: Int
+        public var timeout: Duration
+
+        public init(synced: Bool = false, replicas: Int = 0, timeout: Duration = .seconds(10)) {
+            self.synced = synced
+            self.replicas = replicas
+            self.timeout = timeout
+        }
+    }
+
+    /// Appends an unsigned event the relay timestamps.
+    @discardableResult
+    public func append(
+        type: String, payload: String, parents: [EventID] = [], to namespace: Namespace, options: AppendOptions = AppendOptions()
+    ) async throws -> AppendOutcome {
+        let input = EventInput(type: type, payload: payload, parents: parents.isEmpty ? nil : parents.map(\.hex))
+        return try await send(json: input, namespace: namespace, options: options, as: AppendOutcome.self)
+    }
+
+    /// Appends an event built (and perhaps signed) here, exactly as it is.
+    @discardableResult
+    public func append(_ event: Event, options: AppendOptions = AppendOptions()) async throws -> AppendOutcome {
+        try await send(json: EventInput(event: event), namespace: event.namespace, options: options, as: AppendOutcome.self)
+    }
+
+    /// Appends a batch to one namespace in the binary bulk form (Docs/FORMAT.md §5).
+    @discardableResult
+    public func append(contentsOf events: [Event], to namespace: Namespace, options: AppendOptions = AppendOptions()) async throws -> [AppendOutcome] {
+        var body = ByteBuffer()
+        for event in events {
+            let bytes = event.encoded
+            body.writeInteger(UInt32(bytes.count))
+            body.writeBytes(bytes)
+        }
+        let response = try await request(
+            .POST, "/v1/events/\(Self.escape(namespace))", query: Self.query(options), body: body,
+            contentType: "application/x-trail-events")
+        return try Self.decode(AppendBatchResponse.self, response).results
+    }
+
+    func send<T: Decodable>(json input: EventInput, namespace: Namespace, options: AppendOptions, as type: T.Type) async throws -> T {
+        let data = try JSONEncoder().encode(input)
+        let response = try await request(
+            .POST, "/v1/events/\(Self.escape(namespace))", query: Self.query(options), body: ByteBuffer(bytes: data),
+            contentType: "application/json")
+        return try Self.decode(type, response)
+    }
+
+    static func query(_ options: AppendOptions) -> [(String, String)] {
+        var query = [(String, String)]()
+        if options.synced { query.append(("durability", "synced")) }
+        if options.replicas > 0 {
+            query.append(("replicas", String(options.replicas)))
+            let milliseconds = options.timeout.components.seconds * 1000 + options.timeout.components.attoseconds / 1_000_000_000_000_000
+            query.append(("timeout_ms", String(max(1, milliseconds))))
+        }
+        return query
+    }
+
+    // MARK: Reading
+
+    /// A page of events with the cursors that follow it.
+    public struct Page: Sendable {
+        public var events: [ReceivedEvent]
+        /// Resumes on the relay that answered.
+        public var cursor: String
+        /// Resumes on any relay.
+        public var portableCursor: String
+        public var lastPosition: UInt64
+    }
+
+    public func read(
+        _ namespace: Namespace, after cursor: String? = nil, limit: Int = 100, types: [String] = [], authors: [PublicKey] = []
+    ) async throws -> Page {
+        var query: [(String, String)] = [("limit", String(limit))]
+        if let cursor { query.append(("after", cursor)) }
+        for type in types { query.append(("type", type)) }
+        for author in authors { query.append(("author", author.hex)) }
+        let response = try await request(.GET, "/v1/events/\(Self.escape(namespace))", query: query)
+        let page = try Self.decode(PageOutput.self, response)
+        return Page(
+            events: try page.events.map { try ReceivedEvent($0, relay: response.relay) }, cursor: page.cursor,
+            portableCursor: page.portableCursor, lastPosition: page.lastPosition)
+    }
+
+    public func participants(_ namespace: Namespace) async throws -> [ParticipantOutput] {
+        let response = try await request(.GET, "/v1/participants/\(Self.escape(namespace))")
+        return try Self.decode(ParticipantsOutput.self, response).participants
+    }
+
+    public func namespaces(prefix: String = "") async throws -> [NamespaceOutput] {
+        let response = try await request(.GET, "/v1/namespaces", query: prefix.isEmpty ? [] : [("prefix", prefix)])
+        return try Self.decode(NamespacesOutput.self, response).namespaces
+    }
+
+    public func status() async throws -> RelayStatusOutput {
+        try Self.decode(RelayStatusOutput.self, try await request(.GET, "/v1/status"))
+    }
+
+    // MARK: HTTP
+
+    struct Answer {
+        var status: HTTPResponseStatus
+        var body: ByteBuffer
+        var relay: String
+    }
+
+    /// Sends to each relay in turn until one answers; an answer (even a 4xx)
+    /// ends the search, a connection failure moves on.
+    func request(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: ByteBuffer? = nil, contentType: String? = nil,
+        only: String? = nil
+    ) async throws -> Answer {
+        var lastError: (any Error)?
+        for relay in only.map({ [$0] }) ?? relays {
+            var request = HTTPClientRequest(url: relay + path + Self.encode(query))
+            request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+            if let body { request.body = .bytes(body) }
+            do {
+                let response = try await http.execute(request, timeout: .init(requestTimeout))
+                let bytes = try await response.body.collect(upTo: 256 << 20)
+                return Answer(status: response.status, body: bytes, relay: relay)
+            } catch {
+                logger.debug("relay did not answer", metadata: ["relay": "\(relay)", "error": "\(error)"])
+                lastError = error
+            }
+        }
+        throw TrailClientError.unreachable(relays: relays, lastError: "\(lastError.map { "\($0)" } ?? "none")")
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ answer: Answer) throws -> T {
+        guard (200..<300).contains(answer.status.code) || (type == AppendOutcome.self && answer.status.code == 409) else {
+            if let error = try? JSONDecoder().decode(ErrorBody.self, from: Data(answer.body.readableBytesView)) {
+                throw TrailClientError.refused(error)
+            }
+            throw TrailClientError.refused(ErrorBody(
+                status: Int(answer.status.code), code: "http",
+                message: String(decoding: answer.body.readableBytesView, as: UTF8.self)))
+        }
+        return try JSONDecoder().decode(type, from: Data(answer.body.readableBytesView))
+    }
+
+    static func escape(_ namespace: Namespace) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "%?#")
+        return namespace.name.addingPercentEncoding(withAllowedCharacters: allowed) ?? namespace.name
+    }
+
+    static func encode(_ query: [(String, String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+%#")
+        return "?" + query.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }.joined(separator: "&")
+    }
+}
+
+/// An event as a client received it, its id checked against its fields.
+public struct ReceivedEvent: Sendable, Hashable {
+    public var event: Event
+    /// Its position in the log of the relay that delivered it.
+    public var position: UInt64
+    public var origin: RelayID
+    public var originSeq: UInt64
+    /// The base URL of the relay that delivered it.
+    public var relay: String
+
+    public init(_ output: EventOutput, relay: String) throws {
+        event = try output.event()
+        position = output.position
+        guard let origin = try? PublicKey(hex: output.origin) else {
+            throw TrailClientError.malformed("event \(output.id): origin \"\(output.origin)\" is not a relay key")
+        }
+        self.origin = origin
+        originSeq = output.originSeq
+        self.relay = relay
+    }
+}
+
+public enum TrailClientError: Error, Sendable, CustomStringConvertible {
+    /// No relay of the list answered.
+    case unreachable(relays: [String], lastError: String)
+    /// A relay answered with an error body.
+    case refused(ErrorBody)
+    /// A relay sent something the API does not allow.
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let relays, let lastError): "no relay answered (\(relays.joined(separator: ", "))); last error: \(lastError)"
+        case .refused(let body): "relay refused: \(body)"
+        case .malformed(let detail): "malformed answer: \(detail)"
+        }
+    }
+
+    /// The HTTP status of a refusal, if this is one.
+    public var status: Int? {
+        if case .refused(let body) = self { return body.error.status }
+        return nil
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+import Hummingbird
+import TrailAPI
+import TrailCore
+import TrailStore
+
+/// A refused request: its status and the JSON body of Docs/API.md, which
+/// names the field at fault and the reason.
+struct APIError: HTTPResponseError, Sendable {
+    let status: HTTPResponse.Status
+    let body: ErrorBody
+    var headers: HTTPFields = [:]
+
+    init(_ status: HTTPResponse.Status, _ code: String, field: String? = nil, _ message: String) {
+        self.status = status
+        body = ErrorBody(status: status.code, code: code, field: field, message: message)
+    }
+
+    init(_ error: InputError) {
+        self.init(.badRequest, "bad_field", field: error.field, error.reason)
+    }
+
+    /// What a store error means to a client.
+    init(_ error: StoreError, cursorField: String = "after") {
+        switch error {
+        case .invalidEvent(let detail):
+            let field = detail.contains("sign") ? "signature" : nil
+            self.init(.badRequest, "invalid_event", field: field, detail)
+        case .trimmed:
+            self.init(.gone, "trimmed", field: cursorField, error.description)
+        case .cursorFromOtherRelay:
+            self.init(
+                .badRequest, "bad_cursor", field: cursorField,
+                "\(error.description); use the portable cursor to resume on another relay")
+        case .cursorBeyondLog:
+            self.init(.badRequest, "bad_cursor", field: cursorField, error.description)
+        case .unknownNamespace:
+            self.init(.notFound, "unknown_namespace", field: "namespace", error.description)
+        case .pendingFull, .overloaded:
+            self.init(.serviceUnavailable, "overloaded", error.description)
+            headers[.retryAfter] = "1"
+        case .closed, .readOnly:
+            self.init(.serviceUnavailable, "unavailable", error.description)
+        case .rocksDB, .corrupt, .incompatibleDirectory:
+            self.init(.internalServerError, "storage", error.description)
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = jsonResponse(body, status: status)
+        for field in headers { response.headers.append(field) }
+        return response
+    }
+}
+
+let jsonEncoder: JSONEncoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+    return encoder
+}()
+
+/// A JSON response; encoding our own Codable types does not fail.
+func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
+    let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
+    var buffer = ByteBuffer()
+    buffer.writeBytes(data)
+    buffer.writeInteger(UInt8(ascii: "\n"))
+    return Response(
+        status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
+}
+
+/// Decodes a JSON body, turning the decoder's error into a field path and reason.
+func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(APIError) -> T {
+    do {
+        return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
+    } catch let error as DecodingError {
+        let (path, reason): ([any CodingKey], String) = switch error {
+        case .typeMismatch(let type, let context): (context.codingPath, "expected \(jsonTypeName(type))")
+        case .valueNotFound(let type, let context): (context.codingPath, "expected \(jsonTypeName(type)), found null")
+        case .keyNotFound(let key, let context): (context.codingPath + [key], "is required")
+        case .dataCorrupted(let context): (context.codingPath, "is not valid JSON: \(context.debugDescription)")
+        @unknown default: ([], "\(error)")
+        }
+        throw APIError(.badRequest, "bad_json", field: path.isEmpty ? "body" : jsonPath(path), reason)
+    } catch {
+        throw APIError(.badRequest, "bad_json", field: "body", "\(error)")
+    }
+}
+
+func jsonPath(_ path: [any CodingKey]) -> String {
+    var text = ""
+    for key in path {
+        if let index = key.intValue { text += "[\(index)]" } else { text += text.isEmpty ? key.stringValue : ".\(key.stringValue)" }
+    }
+    return text
+}
+
+func jsonTypeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Bool.Type: "true or false"
+    case is Int.Type, is UInt64.Type, is Double.Type: "a number"
+    case is [Any].Type: "an array"
+    default: "an object"
+    }
+}

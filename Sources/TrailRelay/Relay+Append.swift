@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import TrailAPI
+import TrailCore
+import TrailReplication
+import TrailStore
+
+extension Relay {
+    /// The media type of the binary bulk body (Docs/FORMAT.md §5): each
+    /// event's canonical encoding, signature included, after its length as a
+    /// big-endian UInt32.
+    static let bulkMediaType = "application/x-trail-events"
+
+    /// `POST /v1/events/{namespace}`: one event or a batch, JSON or binary.
+    func append(_ request: Request) async throws -> Response {
+        let namespace = try Self.namespace(request, after: "/v1/events/")
+        _ = try access.authorize(Self.secret(request), .write, namespace)
+        let wanted = try Self.wantedDurability(request)
+        let replicas = try Self.integer(request, "replicas", default: 0, 0...64)
+        let timeout = try Self.integer(request, "timeout_ms", default: 10_000, 1...120_000)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
+        }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: configuration.requestBytesMax) } catch {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds \(configuration.requestBytesMax) bytes")
+        }
+        let policy = configuration.policy(for: namespace)
+        let limits = EventLimits(payloadBytesMax: min(policy?.payloadBytesMax ?? Int.max, configuration.payloadBytesMax))
+        let events: [Event]
+        let single: Bool
+        if request.headers[.contentType]?.lowercased().hasPrefix(Self.bulkMediaType) == true {
+            events = try Self.decodeBulk(body, namespace: namespace, limits: limits)
+            single = false
+        } else {
+            switch try decodeJSON(AppendBody.self, from: body) {
+            case .one(let input):
+                events = [try input.event(in: namespace, now: store.now, limits: limits, field: "body")]
+                single = true
+            case .batch(let inputs):
+                var built = [Event]()
+                built.reserveCapacity(inputs.count)
+                for (index, input) in inputs.enumerated() {
+                    built.append(try input.event(in: namespace, now: store.now, limits: limits, field: "events[\(index)]"))
+                }
+                events = built
+                single = false
+            }
+        }
+        guard !events.isEmpty else { throw APIError(.badRequest, "bad_field", field: "events", "the batch is empty") }
+        if let policy { try Self.check(events, against: policy, single: single) }
+        try await applyRetention(policy, namespace)
+
+        metrics.appendRequests.increment()
+        let results: [AppendResult]
+        do {
+            results = single ? [try await store.append(events[0])] : try await store.append(contentsOf: events)
+        } catch let error as StoreError {
+            metrics.refusedEvents.increment(by: events.count)
+            throw APIError(error)
+        }
+        metrics.count(results)
+
+        var reached = store.configuration.durability.rawValue
+        if wanted == .synced, store.configuration.durability == .buffered {
+            try await store.sync()
+            reached = Durability.synced.rawValue
+        }
+        if replicas > 0 {
+            let held = await waitForReplicas(replicas, namespace: namespace, results: results, timeout: .milliseconds(timeout))
+            reached = "replicated:\(held)"
+        }
+        let outcomes = results.map { Self.outcome($0, durability: reached) }
+        guard single else { return jsonResponse(AppendBatchResponse(results: outcomes)) }
+        let status: HTTPResponse.Status = switch results[0].outcome {
+        case .appended: .created
+        case .duplicate: .ok
+        case .pending: .accepted
+        case .conflict: .conflict
+        case .trimmed: .gone
+        }
+        return jsonResponse(outcomes[0], status: status)
+    }
+
+    static func wantedDurability(_ request: Request) throws(APIError) -> Durability? {
+        guard let text = request.uri.queryParameters["durability"] else { return nil }
+        guard let durability = Durability(rawValue: String(text)) else {
+            throw APIError(.badRequest, "bad_parameter", field: "durability", "expected buffered or synced, got \"\(text)\" (use replicas=N to wait for peers)")
+        }
+        return durability
+    }
+
+    static func outcome(_ result: AppendResult, durability: String) -> AppendOutcome {
+        switch result.outcome {
+        case .appended(let placement), .duplicate(let placement):
+            let name = if case .appended = result.outcome { "appended" } else { "duplicate" }
+            return AppendOutcome(
+                outcome: name, id: result.id.hex, position: placement.position, origin: placement.origin.hex,
+                originSeq: placement.originSeq, durability: durability)
+        case .pending: return AppendOutcome(outcome: "pending", id: result.id.hex, durability: durability)
+        case .conflict(let existing): return AppendOutcome(outcome: "conflict", id: result.id.hex, existing: existing.hex)
+        case .trimmed: return AppendOutcome(outcome: "trimmed", id: result.id.hex)
+        }
+    }
+
+    /// The bulk body: `(length: UInt32 BE, canonical event)*`, each event in `namespace`.
+    static func decodeBulk(_ body: ByteBuffer, namespace: Namespace, limits: EventLimits) throws(APIError) -> [Event] {
+        var events = [Event]()
+        var offset = 0
+        let bytes = body.readableBytesView
+        while offset < bytes.count {
+            let field = "body[\(events.count)]"
+            guard bytes.count - offset >= 4 else {
+                throw APIError(.badRequest, "bad_body", field: field, "\(bytes.count - offset) bytes at offset \(offset) are too few for a length prefix")
+            }
+            let start = bytes.startIndex + offset
+            let length = Int(bytes[start]) << 24 | Int(bytes[start + 1]) << 16 | Int(bytes[start + 2]) << 8 | Int(bytes[start + 3])
+            guard length <= bytes.count - offset - 4 else {
+                throw APIError(.badRequest, "bad_body", field: field, "length \(length) at offset \(offset) runs past the body's end")
+            }
+            let event: Event
+            do {
+                event = try bytes[(start + 4)..<(start + 4 + length)].withUnsafeBytes { buffer throws(DecodeError) in
+                    try Event(decoding: buffer, limits: limits)
+                }
+            } catch {
+                throw APIError(.badRequest, "bad_event", field: field, "at offset \(offset + 4): \(error)")
+            }
+            guard event.namespace == namespace else {
+                throw APIError(.badRequest, "bad_event", field: "\(field).namespace", "the event is in \"\(event.namespace)\", the request in \"\(namespace)\"")
+            }
+            events.append(event)
+            offset += 4 + length
+        }
+        return events
+    }
+
+    /// A namespace policy's rules on who may write what.
+    static func check(_ events: [Event], against policy: NamespacePolicy, single: Bool) throws(APIError) {
+        for (index, event) in events.enumerated() {
+            let field = single ? "body" : "events[\(index)]"
+            if policy.requireSignatures || policy.allowedAuthors != nil, event.signature == nil {
+                throw APIError(
+                    .badRequest, "unsigned", field: "\(field).signature",
+                    "namespaces under \"\(policy.prefix)\" take only signed events")
+            }
+            if let allowed = policy.allowedAuthors, !(event.author.map(allowed.contains) ?? false) {
+                throw APIError(
+                    .forbidden, "author_not_allowed", field: "\(field).author",
+                    "author \(event.author?.hex ?? "(none)") may not write under \"\(policy.prefix)\"")
+            }
+        }
+    }
+
+    /// Sets the policy's retention on a namespace the first time this process writes it.
+    func applyRetention(_ policy: NamespacePolicy?, _ namespace: Namespace) async throws {
+        guard let retention = policy?.retention else { return }
+        let first = retentionApplied.withLock { $0.insert(namespace).inserted }
+        guard first else { return }
+        do { try await store.setRetention(retention, for: namespace) } catch {
+            retentionApplied.withLock { _ = $0.remove(namespace) }
+            throw error
+        }
+    }
+
+    /// Waits until `count` peers acknowledge holding every placed event, or
+    /// the timeout passes; returns how many peers hold them all.
+    func waitForReplicas(_ count: Int, namespace: Namespace, results: [AppendResult], timeout: Duration) async -> Int {
+        var needed = VersionVector()
+        for result in results {
+            guard let placement = result.placement else { continue }
+            if needed[placement.origin] < placement.originSeq { needed.advance(origin: placement.origin, to: placement.originSeq) }
+        }
+        func holding() -> Int {
+            replicator.links.filter { link in
+                let acknowledged = link.acknowledged[namespace] ?? VersionVector()
+                return needed.entries.allSatisfy { acknowledged[$0.key] >= $0.value }
+            }.count
+        }
+        let deadline = ContinuousClock.now + timeout
+        var held = holding()
+        // Acknowledgements arrive on the links' own tasks; a short poll bounded by the deadline.
+        while held < count, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(2))
+            held = holding()
+        }
+        return held
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import TrailAPI
+import TrailCore
+import TrailReplication
+import TrailStore
+
+typealias Context = BasicWebSocketRequestContext
+
+// The client API of Docs/API.md. A namespace is the rest of the path after
+// the route's prefix (`/v1/events/auction/task-7`), percent-decoded.
+
+extension Relay {
+    func makeRouter() -> Router<Context> {
+        let router = Router(context: Context.self)
+        router.middlewares.add(ErrorMiddleware(metrics: metrics))
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { [self] _, _ in
+            guard isReady else { throw APIError(.serviceUnavailable, "not_ready", "the relay is starting or shutting down") }
+            return "ready\n"
+        }
+        router.get("/metrics") { [self] _, _ in
+            let bytes = metrics.scrape(store: store, replicator: replicator, presence: presence)
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        router.get("/v1/status") { [self] request, _ in
+            _ = try access.authorize(Self.secret(request), .read, nil)
+            return jsonResponse(status())
+        }
+        router.get("/v1/namespaces") { [self] request, _ in try listNamespaces(request) }
+        router.get("/v1/namespaces/**") { [self] request, _ in try namespaceStatus(request) }
+        router.post("/v1/events/**") { [self] request, _ in try await append(request) }
+        router.get("/v1/events/**") { [self] request, _ in try read(request) }
+        router.get("/v1/participants/**") { [self] request, _ in
+            let namespace = try Self.namespace(request, after: "/v1/participants/")
+            _ = try access.authorize(Self.secret(request), .read, namespace)
+            return jsonResponse(ParticipantsOutput(namespace: namespace.name, participants: presence.participants(namespace)))
+        }
+        router.ws("/v1/subscribe/**") { [self] request, _ in
+            _ = try subscriptionRequest(request)
+            return .upgrade([:])
+        } onUpgrade: { [self] inbound, outbound, context in
+            let subscription = try subscriptionRequest(context.request)
+            await serve(subscription, inbound: inbound, outbound: outbound)
+        }
+        return router
+    }
+
+    // MARK: Request parts
+
+    static func secret(_ request: Request) -> String? {
+        AccessControl.presented(request.headers, query: request.uri.queryParameters["access_token"].map(String.init))
+    }
+
+    static func namespace(_ request: Request, after prefix: String) throws(APIError) -> Namespace {
+        let path = request.uri.path
+        guard path.hasPrefix(prefix) else {
+            throw APIError(.badRequest, "bad_namespace", field: "namespace", "the path must be \(prefix)NAMESPACE")
+        }
+        let raw = String(path.dropFirst(prefix.count))
+        guard let name = raw.removingPercentEncoding else {
+            throw APIError(.badRequest, "bad_namespace", field: "namespace", "\"\(raw)\" has a malformed percent-escape")
+        }
+        do { return try Namespace(name) } catch {
+            throw APIError(.badRequest, "bad_namespace", field: "namespace", error.description)
+        }
+    }
+
+    static func cursor(_ request: Request, parameter: String = "after") throws(APIError) -> Cursor? {
+        guard let text = request.uri.queryParameters[parameter[...]], !text.isEmpty else { return nil }
+        do { return try Cursor(text: String(text)) } catch {
+            throw APIError(.badRequest, "bad_cursor", field: parameter, "not a cursor this relay issued or a portable one: \(error)")
+        }
+    }
+
+    static func integer(_ request: Request, _ name: String, default value: Int, _ range: ClosedRange<Int>) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters[name[...]] else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(.badRequest, "bad_parameter", field: name, "expected an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+        }
+        return number
+    }
+
+    /// `type` and `author` parameters, each repeatable or comma-separated.
+    static func filter(_ request: Request) throws(APIError) -> ReadFilter {
+        let query = request.uri.queryParameters
+        let types = query[values: "type"].flatMap { $0.split(separator: ",").map(String.init) }
+        var authors = Set<PublicKey>()
+        for text in query[values: "author"].flatMap({ $0.split(separator: ",") }) {
+            guard let key = try? PublicKey(hex: String(text)) else {
+                throw APIError(.badRequest, "bad_parameter", field: "author", "\"\(text)\" is not a public key (64 hex digits)")
+            }
+            authors.insert(key)
+        }
+        return ReadFilter(types: types.isEmpty ? nil : Set(types), authors: authors.isEmpty ? nil : authors)
+    }
+
+    // MARK: Status
+
+    func status() -> RelayStatusOutput {
+        let namespaces = (try? store.namespaces()) ?? []
+        let incarnation = store.incarnation
+        return RelayStatusOutput(
+            relay: store.relayID.hex, incarnation: incarnation.number, origin: incarnation.origin.hex, ready: isReady,
+            namespaceCount: namespaces.count, durability: store.configuration.durability.rawValue,
+            peers: replicator.links.map { link in
+                RelayStatusOutput.Peer(
+                    relay: link.peer.hex, address: link.address, dialed: link.dialed, eventsSent: link.eventsSent,
+                    eventsReceived: link.eventsReceived,
+                    lag: namespaces.reduce(0) { $0 + link.lag($1.namespace, local: $1.vector) })
+            })
+    }
+
+    static func output(_ info: NamespaceInfo) -> NamespaceOutput {
+        NamespaceOutput(
+            namespace: info.namespace.name, eventCount: info.eventCount, byteCount: info.byteCount,
+            firstPosition: info.firstPosition, lastPosition: info.lastPosition, trimmedThrough: info.trimmedThrough,
+            pendingCount: info.pendingCount,
+            vector: Dictionary(uniqueKeysWithValues: info.vector.entries.map { ($0.key.hex, $0.value) }),
+            portableCursor: Cursor.vector(info.vector).text)
+    }
+
+    func listNamespaces(_ request: Request) throws -> Response {
+        let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
+        let token = try access.authorize(Self.secret(request), .read, nil)
+        let infos = try store.namespaces(prefix: prefix).filter { info in
+            token.map { $0.prefixes.contains { info.namespace.name.hasPrefix($0) } } ?? true
+        }
+        return jsonResponse(NamespacesOutput(namespaces: infos.map(Self.output)))
+    }
+
+    func namespaceStatus(_ request: Request) throws -> Response {
+        let namespace = try Self.namespace(request, after: "/v1/namespaces/")
+        _ = try access.authorize(Self.secret(request), .read, namespace)
+        guard let info = try store.info(namespace) else {
+            throw APIError(.notFound, "unknown_namespace", field: "namespace", "namespace \"\(namespace)\" holds no events here")
+        }
+        return jsonResponse(Self.output(info))
+    }
+
+    // MARK: Reading
+
+    func read(_ request: Request) throws -> Response {
+        let namespace = try Self.namespace(request, after: "/v1/events/")
+        _ = try access.authorize(Self.secret(request), .read, namespace)
+        let cursor = try Self.cursor(request)
+        let limit = try Self.integer(request, "limit", default: min(100, configuration.pageEventCountMax), 1...configuration.pageEventCountMax)
+        let filter = try Self.filter(request)
+        let page: Page
+        do { page = try store.read(namespace, after: cursor, limit: limit, filter: filter) } catch let error as StoreError {
+            throw APIError(error)
+        }
+        metrics.readRequests.increment()
+        metrics.readEvents.increment(by: page.events.count)
+        return jsonResponse(Self.output(page))
+    }
+
+    static func output(_ page: Page) -> PageOutput {
+        PageOutput(
+            events: page.events.map(Self.output), cursor: page.cursor.text, portableCursor: page.portableCursor.text,
+            lastPosition: page.lastPosition)
+    }
+
+    static func output(_ stored: StoredEvent) -> EventOutput {
+        EventOutput(event: stored.event, position: stored.position, origin: stored.origin, originSeq: stored.originSeq)
+    }
+}
+
+/// Turns every error a handler throws into the JSON error body: store and
+/// input errors by their meaning, Hummingbird's own (unknown route, body too
+/// large) by their status, anything else as a 500 that is logged.
+struct ErrorMiddleware: RouterMiddleware {
+    let metrics: RelayMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            metrics.clientErrors.increment()
+            throw error
+        } catch let error as StoreError {
+            throw APIError(error)
+        } catch let error as InputError {
+            metrics.clientErrors.increment()
+            throw APIError(error)
+        } catch let error as HTTPError {
+            metrics.clientErrors.increment()
+            let code = error.status == .notFound ? "not_found" : error.status == .contentTooLarge ? "too_large" : "http"
+            throw APIError(error.status, code, error.body ?? error.status.reasonPhrase)
+        } catch {
+            context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            throw APIError(.internalServerError, "internal", "\(error)")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import ServiceLifecycle
+import TrailAPI
+import TrailCore
+import TrailStore
+
+extension Relay {
+    /// What `GET /v1/subscribe/{namespace}` asked for, checked before the upgrade
+    /// so that a bad cursor or token is an HTTP error, not a closed socket.
+    struct SubscriptionRequest: Sendable {
+        var namespace: Namespace
+        var cursor: Cursor?
+        var filter: ReadFilter
+        var batch: Int
+        var participant: String?
+    }
+
+    func subscriptionRequest(_ request: Request) throws(APIError) -> SubscriptionRequest {
+        let namespace = try Self.namespace(request, after: "/v1/subscribe/")
+        _ = try access.authorize(Self.secret(request), .read, namespace)
+        let cursor = try Self.cursor(request)
+        let batch = try Self.integer(request, "batch", default: configuration.pageEventCountMax, 1...configuration.pageEventCountMax)
+        let filter = try Self.filter(request)
+        var participant: String?
+        if let id = request.uri.queryParameters["participant"] {
+            guard !id.isEmpty, id.utf8.count <= 255, !id.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                throw APIError(.badRequest, "bad_parameter", field: "participant", "expected 1 to 255 bytes of printable text")
+            }
+            participant = String(id)
+        }
+        // A cursor that is trimmed, from another relay, or past the end fails here.
+        do { _ = try store.read(namespace, after: cursor, limit: 1, filter: filter) } catch let error as StoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(.internalServerError, "internal", "\(error)")
+        }
+        return SubscriptionRequest(namespace: namespace, cursor: cursor, filter: filter, batch: batch, participant: participant)
+    }
+
+    /// Streams the backlog, then each commit, as `events` messages; and the
+    /// namespace's participants with their joins and leaves. Each subscriber
+    /// reads the store at its own pace: one that reads slowly holds one batch
+    /// in memory and delays nobody. Ends when the client closes, the relay
+    /// shuts down (close code 1001), or reading fails (an `error` message first).
+    func serve(_ subscription: SubscriptionRequest, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        metrics.subscribers.increment()
+        defer { metrics.subscribers.decrement() }
+        let namespace = subscription.namespace
+        let (watcher, notices) = presence.watch(namespace)
+        defer { presence.unwatch(namespace, watcher) }
+        if let id = subscription.participant { presence.join(namespace, id: id) }
+        defer { if let id = subscription.participant { presence.leave(namespace, id: id) } }
+
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.streamEvents(subscription, outbound) }
+                group.addTask {
+                    let list = StreamMessage(kind: "participants", participants: self.presence.participants(namespace))
+                    guard (try? await Self.send(list, outbound)) != nil else { return }
+                    for await notice in notices {
+                        guard (try? await Self.send(notice, outbound)) != nil else { return }
+                    }
+                }
+                group.addTask {
+                    // The client says nothing we act on; its close ends the subscription.
+                    do { for try await _ in inbound.messages(maxSize: 1 << 16) {} } catch {}
+                }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        if Task.isShuttingDownGracefully || !store.isOpen {
+            try? await outbound.close(.goingAway, reason: "relay shutting down")
+        }
+    }
+
+    func streamEvents(_ subscription: SubscriptionRequest, _ outbound: WebSocketOutboundWriter) async {
+        var cursor = subscription.cursor
+        while !Task.isCancelled {
+            let page: Page
+            do {
+                page = try store.read(subscription.namespace, after: cursor, limit: subscription.batch, filter: subscription.filter)
+            } catch {
+                if !store.isOpen { return }
+                let body = (error as? StoreError).map { APIError($0) } ?? APIError(.internalServerError, "internal", "\(error)")
+                try? await Self.send(StreamMessage(kind: "error", error: body.body.error), outbound)
+                return
+            }
+            cursor = page.cursor
+            if !page.events.isEmpty {
+                let message = StreamMessage(
+                    kind: "events", events: page.events.map(Self.output), cursor: page.cursor.text,
+                    portableCursor: page.portableCursor.text)
+                guard (try? await Self.send(message, outbound)) != nil else { return }
+                metrics.deliveredEvents.increment(by: page.events.count)
+            }
+            if case .position(_, let position) = page.cursor, position >= page.lastPosition {
+                await store.waitForCommit(in: subscription.namespace, after: page.lastPosition)
+                if !store.isOpen { return }
+            }
+        }
+    }
+
+    static func send(_ message: StreamMessage, _ outbound: WebSocketOutboundWriter) async throws {
+        let data = try jsonEncoder.encode(message)
+        try await outbound.write(.text(String(decoding: data, as: UTF8.self)))
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+public import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+import Synchronization
+public import TrailCore
+public import TrailReplication
+public import TrailStore
+
+/// A relay: the store, the client API (HTTP and WebSocket), the peer links,
+/// presence and metrics, as one `Service`. `trail serve` runs one; a relay
+/// author can run one inside their own `ServiceGroup`.
+///
+/// Shutting down (the service group's graceful shutdown: SIGTERM or SIGINT
+/// under `trail serve`) marks the relay not ready, stops accepting, ends
+/// every subscription with a `going away` close, waits for requests in
+/// flight, stops the peer links, then flushes and closes the store.
+public final class Relay: Service, Sendable {
+    public let configuration: RelayConfiguration
+    public let store: Store
+    public let replicator: Replicator
+    let presence: Presence
+    let metrics: RelayMetrics
+    let access: AccessControl
+    let logger: Logger
+    let state = Mutex(RunState())
+    /// Namespaces whose policy retention has been applied since start.
+    let retentionApplied = Mutex(Set<Namespace>())
+
+    struct RunState {
+        var ready = false
+        var httpPort: Int?
+        var peerPort: Int?
+    }
+
+    let onListening: @Sendable (Relay) async -> Void
+
+    /// Opens the store in the configured data directory (creating it).
+    /// `onListening` is called once the client API and peer listener are bound.
+    public init(
+        configuration: RelayConfiguration, logger: Logger, onListening: @escaping @Sendable (Relay) async -> Void = { _ in }
+    ) throws {
+        self.configuration = configuration
+        self.onListening = onListening
+        self.logger = logger
+        var storeConfiguration = StoreConfiguration(durability: configuration.durability)
+        storeConfiguration.limits = EventLimits(payloadBytesMax: configuration.payloadBytesMax)
+        storeConfiguration.logger = logger
+        store = try Store(directory: configuration.dataDirectory, configuration: storeConfiguration)
+        replicator = Replicator(
+            store: store,
+            configuration: ReplicationConfiguration(
+                allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
+                prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger))
+        presence = Presence(relay: store.relayID)
+        metrics = RelayMetrics()
+        access = AccessControl(tokens: configuration.tokens)
+    }
+
+    /// True from when the client API accepts requests until shutdown begins.
+    public var isReady: Bool { state.withLock { $0.ready } }
+    /// The client API's port once it is listening (useful with port 0).
+    public var httpPort: Int? { state.withLock { $0.httpPort } }
+    /// The peer listener's port once it is listening.
+    public var peerPort: Int? { state.withLock { $0.peerPort } }
+
+    /// Runs until graceful shutdown, then closes the store.
+    public func run() async throws {
+        if let peerListen = configuration.peerListen {
+            let port = try await replicator.listen(host: peerListen.host, port: peerListen.port)
+            state.withLock { $0.peerPort = port }
+        }
+        for peer in configuration.peers { replicator.connect(host: peer.host, port: peer.port) }
+        if configuration.tokens.isEmpty && !Self.isLoopback(configuration.listen.host) {
+            logger.warning(
+                "the client API is open to anyone who can reach it: no tokens are configured",
+                metadata: ["listen": "\(configuration.listen)"])
+        }
+        let router = makeRouter()
+        let application = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))),
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.listen.host, port: configuration.listen.port),
+                serverName: "trail",
+                backlog: 1024,
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.connectionCountMax)),
+            onServerRunning: { [self] channel in
+                state.withLock {
+                    $0.httpPort = channel.localAddress?.port
+                    $0.ready = true
+                }
+                await onListening(self)
+            },
+            logger: logger)
+        // A service group shuts its services down last to first: the client
+        // API stops before the links and the store behind it.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: Closer(relay: self)), .init(service: application)],
+                logger: logger))
+        do {
+            try await withGracefulShutdownHandler {
+                try await group.run()
+            } onGracefulShutdown: { [self] in
+                state.withLock { $0.ready = false }
+                logger.info("shutting down: no new requests; subscriptions end")
+            }
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
+    /// Stops the links and closes the store; safe to call more than once.
+    func close() async {
+        state.withLock { $0.ready = false }
+        await replicator.shutdown()
+        store.close()
+    }
+
+    /// Waits for shutdown, then closes what the client API stood on.
+    struct Closer: Service {
+        let relay: Relay
+        func run() async throws {
+            try? await gracefulShutdown()
+            await relay.close()
+            relay.logger.info("store closed")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}

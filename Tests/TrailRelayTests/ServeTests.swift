@@ -1,0 +1,271 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Subprocess
+import Testing
+import TrailAPI
+import TrailClient
+import TrailCore
+import TrailTestSupport
+
+/// A `trail serve` process on a loopback port with its own data directory.
+final class ServeProcess: Sendable {
+    let directory: TemporaryDirectory
+    let process: TrailProcess
+    let url: String
+
+    init(_ extra: [String] = [], directory: TemporaryDirectory = TemporaryDirectory("serve"), environment: [String: String] = [:]) async throws {
+        self.directory = directory
+        process = try await TrailProcess(
+            ["serve", "--data", directory.path, "--listen", "127.0.0.1:0"] + extra, waitForListening: true, environment: environment)
+        url = try #require(process.url, "trail serve printed no listening line")
+    }
+
+    var peerPort: Int? { process.peerPort }
+
+    @discardableResult
+    func stop(_ signal: Signal = .terminate) async -> TerminationStatus? { await process.signal(signal) }
+}
+
+/// A raw HTTP exchange, for the status codes and bodies a client library would hide.
+func http(_ method: String, _ url: String, body: String? = nil, contentType: String = "application/json", token: String? = nil) async throws -> (Int, String) {
+    var request = HTTPClientRequest(url: url)
+    request.method = .init(rawValue: method)
+    request.headers.add(name: "Content-Type", value: contentType)
+    if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+    if let body { request.body = .bytes(ByteBuffer(string: body)) }
+    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+    let bytes = try await response.body.collect(upTo: 16 << 20)
+    return (Int(response.status.code), String(buffer: bytes))
+}
+
+func newKey() -> SigningKey {
+    var generator = SystemRandomNumberGenerator()
+    return SigningKey.generate(using: &generator)
+}
+
+func errorBody(_ text: String) throws -> ErrorBody.Detail {
+    try JSONDecoder().decode(ErrorBody.self, from: Data(text.utf8)).error
+}
+
+@Suite(.serialized) struct ServeTests {
+    /// Appends through JSON, binary bulk and a signed event; reads them back;
+    /// a subscriber gets the backlog and then live events, each once, in order.
+    @Test func appendReadAndSubscribe() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("chat/room-1")
+
+        let first = try await client.append(type: "msg", payload: "hello", to: namespace)
+        #expect(first.outcome == "appended")
+        #expect(first.position == 1 && first.originSeq == 1)
+        #expect(first.durability == "buffered")
+        let synced = try await client.append(type: "msg", payload: "synced", to: namespace, options: .init(synced: true))
+        #expect(synced.durability == "synced")
+
+        let key = newKey()
+        let signed = try Event(
+            namespace: namespace, author: key.publicKey, timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_000, logical: 0),
+            parents: [try EventID(hex: first.id)], type: "vouch", payload: Array("signed".utf8)).signed(by: key)
+        let placed = try await client.append(signed)
+        #expect(placed.id == signed.id.hex && placed.position == 3)
+        #expect(try await client.append(signed).outcome == "duplicate")
+
+        var bulk = [Event]()
+        for index in 0..<500 {
+            bulk.append(try Event(
+                namespace: namespace, timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_001, logical: UInt16(index)),
+                type: "bulk", payload: Array("event \(index)".utf8)))
+        }
+        let results = try await client.append(contentsOf: bulk, to: namespace)
+        #expect(results.map(\.outcome) == Array(repeating: "appended", count: 500))
+        #expect(results.last?.position == 503)
+
+        let page = try await client.read(namespace, limit: 3)
+        #expect(page.events.map(\.event.type) == ["msg", "msg", "vouch"])
+        #expect(page.events[2].event == signed)
+        #expect(page.lastPosition == 503)
+        let filtered = try await client.read(namespace, types: ["vouch"])
+        #expect(filtered.events.map(\.event.id) == [signed.id])
+        let rest = try await client.read(namespace, after: page.cursor, limit: 1000)
+        #expect(rest.events.count == 500 && rest.events.first?.position == 4)
+
+        // Backlog then live, from the portable cursor of the first page.
+        var iterator = client.subscribe(namespace, after: page.portableCursor).makeAsyncIterator()
+        var received = [ReceivedEvent]()
+        let live = Task {
+            for index in 0..<20 { try await client.append(type: "live", payload: "live \(index)", to: namespace) }
+        }
+        while received.count < 520, let update = try await iterator.next() {
+            if case .event(let event) = update { received.append(event) }
+        }
+        try await live.value
+        #expect(received.map(\.position) == Array(4...523))
+        #expect(received.suffix(20).map { String(decoding: $0.event.payload, as: UTF8.self) } == (0..<20).map { "live \($0)" })
+    }
+
+    /// Every bad input is a 4xx naming the field and the reason, and nothing stored changes.
+    @Test func badInputIsRefusedWithTheFieldAndNothingChanges() async throws {
+        let config = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
+        let signedOnly = newKey()
+        let file = config.path + "/trail.json"
+        try """
+            {"payload_bytes_max": 1024,
+             "namespaces": [{"prefix": "vouch/", "require_signatures": true, "authors": ["\(signedOnly.publicKey.hex)"]}]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let relay = try await ServeProcess(["--config", file])
+        defer { Task { await relay.stop() } }
+        let events = relay.url + "/v1/events/"
+        let (created, _) = try await http("POST", events + "chat/a", body: #"{"type":"msg","payload":"kept"}"#)
+        #expect(created == 201)
+
+        let cases: [(String, String, String, Int, String)] = [
+            ("POST", "chat/a", #"{"type":"msg","payload":"x""#, 400, "body"),
+            ("POST", "chat/a", #"{"payload":"no type"}"#, 400, "body.type"),
+            ("POST", "chat/a", #"{"type":"msg","parents":["beef"]}"#, 400, "body.parents[0]"),
+            ("POST", "chat/a", #"{"events":[{"type":"ok"},{"type":""}]}"#, 400, "events[1].type"),
+            ("POST", "chat/a", "{\"type\":\"msg\",\"payload\":\"\(String(repeating: "x", count: 2000))\"}", 400, "body.payload"),
+            ("POST", "chat//a", #"{"type":"msg"}"#, 400, "namespace"),
+            ("POST", "chat/a%01", #"{"type":"msg"}"#, 400, "namespace"),
+            ("POST", "vouch/x", #"{"type":"vouch","payload":"unsigned"}"#, 400, "body.signature"),
+            ("POST", "chat/a", #"{"type":"msg","author":"\#(signedOnly.publicKey.hex)","timestamp":"5","signature":"\#(String(repeating: "ab", count: 64))"}"#, 400, "signature"),
+            ("POST", "chat/a?durability=fast", #"{"type":"msg"}"#, 400, "durability"),
+            ("GET", "chat/a?after=not-a-cursor!", "", 400, "after"),
+            ("GET", "chat/a?limit=0", "", 400, "limit"),
+            ("GET", "chat/a?author=xyz", "", 400, "author"),
+        ]
+        for (method, path, body, status, field) in cases {
+            let (code, text) = try await http(method, events + path, body: method == "POST" ? body : nil)
+            #expect(code == status, "\(method) \(path) \(body.prefix(80)): \(text)")
+            let detail = try errorBody(text)
+            #expect(detail.field == field, "\(method) \(path): \(text)")
+            #expect(!detail.message.isEmpty)
+        }
+        // A cursor of another relay, and one past the end.
+        let (foreign, text) = try await http("GET", events + "chat/a?after=" + Cursor.position(relay: 42, position: 1).text)
+        #expect(try foreign == 400 && errorBody(text).code == "bad_cursor")
+        let client = TrailClient(relays: [relay.url])
+        let ns = try Namespace("chat/a")
+        let page = try await client.read(ns)
+        #expect(page.events.map { String(decoding: $0.event.payload, as: UTF8.self) } == ["kept"])
+        #expect(try await client.namespaces().map(\.namespace) == ["chat/a"])
+        // A signed event by the allowed author is taken under vouch/.
+        let vouch = try Event(
+            namespace: try Namespace("vouch/x"), author: signedOnly.publicKey, timestamp: HybridTimestamp(rawValue: 1 << 20),
+            type: "vouch", payload: []).signed(by: signedOnly)
+        #expect(try await client.append(vouch).outcome == "appended")
+        let stranger = newKey()
+        let forged = try Event(
+            namespace: try Namespace("vouch/x"), author: stranger.publicKey, timestamp: HybridTimestamp(rawValue: 1 << 20),
+            type: "vouch", payload: []).signed(by: stranger)
+        await #expect(throws: TrailClientError.self) { try await client.append(forged) }
+    }
+
+    /// Tokens: none is 401, a read token cannot write, a prefix token cannot leave its prefix.
+    @Test func tokensAreScopedToPrefixesAndAccess() async throws {
+        let config = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
+        let file = config.path + "/trail.json"
+        try """
+            {"tokens": [{"name": "auction-writer", "secret": "writer-secret-0123456789", "prefixes": ["auction/"]},
+                        {"name": "reader", "secret": "reader-secret-0123456789", "access": "read"}]}
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let relay = try await ServeProcess([], environment: ["TRAIL_CONFIG": file])
+        defer { Task { await relay.stop() } }
+        let body = #"{"type":"bid","payload":"40"}"#
+        #expect(try await http("POST", relay.url + "/v1/events/auction/1", body: body).0 == 401)
+        #expect(try await http("POST", relay.url + "/v1/events/auction/1", body: body, token: "wrong-secret-0123456789").0 == 401)
+        #expect(try await http("POST", relay.url + "/v1/events/auction/1", body: body, token: "writer-secret-0123456789").0 == 201)
+        let (outside, text) = try await http("POST", relay.url + "/v1/events/chat/1", body: body, token: "writer-secret-0123456789")
+        #expect(try outside == 403 && errorBody(text).field == "namespace")
+        #expect(try await http("POST", relay.url + "/v1/events/auction/1", body: body, token: "reader-secret-0123456789").0 == 403)
+        #expect(try await http("GET", relay.url + "/v1/events/auction/1", token: "reader-secret-0123456789").0 == 200)
+        #expect(try await http("GET", relay.url + "/healthz").0 == 200)
+    }
+
+    /// Configuration errors stop `trail serve` with a message naming the source and the key.
+    @Test func badConfigurationIsNamed() async throws {
+        let directory = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        let file = directory.path + "/trail.json"
+        try #"{"listen": "127.0.0.1:7400", "lisen": 1}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let data = ["--data", directory.path + "/data"]
+        var (code, _, error) = try await runTrail(["serve", "--config", file] + data)
+        #expect(code != 0 && error.contains("lisen") && error.contains("unknown setting"))
+        (code, _, error) = try await runTrail(["serve", "--listen", "nowhere"] + data)
+        #expect(code != 0 && error.contains("flag --listen") && error.contains("HOST:PORT"))
+        (code, _, error) = try await runTrail(["serve"] + data, environment: ["TRAIL_DURABILITY": "fast"])
+        #expect(code != 0 && error.contains("TRAIL_DURABILITY") && error.contains("buffered"))
+        (code, _, error) = try await runTrail(["serve", "--peer-listen", "127.0.0.1:0"] + data)
+        #expect(code != 0 && error.contains("allow_peers"))
+    }
+
+    /// SIGTERM while a writer appends: the relay drains and exits 0, and
+    /// every event it acknowledged is there when it starts again.
+    @Test func sigtermDuringLoadLosesNoAcknowledgedEvent() async throws {
+        let directory = TemporaryDirectory("sigterm")
+        let relay = try await ServeProcess([], directory: directory)
+        let client = TrailClient(relays: [relay.url], requestTimeout: .seconds(5))
+        let namespace = try Namespace("load/a")
+        let writers = (0..<4).map { writer in
+            Task { () -> [String] in
+                var acknowledged = [String]()
+                for index in 0..<5000 {
+                    guard let outcome = try? await client.append(type: "load", payload: "\(writer)-\(index)", to: namespace) else { break }
+                    acknowledged.append(outcome.id)
+                }
+                return acknowledged
+            }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        let status = await relay.stop(.terminate)
+        var acknowledged = Set<String>()
+        for writer in writers { acknowledged.formUnion(await writer.value) }
+        #expect(status == .exited(0))
+        #expect(acknowledged.count > 0)
+
+        let again = try await ServeProcess([], directory: directory)
+        defer { Task { await again.stop() } }
+        let reader = TrailClient(relays: [again.url])
+        var held = Set<String>()
+        var cursor: String?
+        while true {
+            let page = try await reader.read(namespace, after: cursor, limit: 1000)
+            held.formUnion(page.events.map(\.event.id.hex))
+            cursor = page.cursor
+            if page.events.isEmpty { break }
+        }
+        #expect(acknowledged.isSubset(of: held), "lost \(acknowledged.subtracting(held).count) acknowledged events")
+    }
+
+    /// Participants announced on a subscription are listed, and leave when it closes.
+    @Test func participantsJoinAndLeave() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("task/leader")
+        var watcher = client.subscribe(namespace, participant: "watcher").makeAsyncIterator()
+        var seen = [String]()
+        // The watcher sees its own join, then the worker's join and leave.
+        let worker = Task {
+            var iterator = client.subscribe(namespace, participant: "worker-1").makeAsyncIterator()
+            while let update = try await iterator.next() {
+                if case .joined(let who) = update, who.id == "worker-1" { break }
+            }
+            #expect(Set(try await client.participants(namespace).map(\.id)) == ["watcher", "worker-1"])
+        }
+        while let update = try await watcher.next() {
+            switch update {
+            case .joined(let who): seen.append("+\(who.id)")
+            case .left(let who): seen.append("-\(who.id)")
+            default: continue
+            }
+            if seen.contains("-worker-1") { break }
+        }
+        try await worker.value
+        #expect(seen.filter { $0.hasSuffix("worker-1") } == ["+worker-1", "-worker-1"])
+        #expect(try await client.participants(namespace).map(\.id) == ["watcher"])
+    }
+}
