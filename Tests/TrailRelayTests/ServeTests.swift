@@ -269,3 +269,59 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(try await client.participants(namespace).map(\.id) == ["watcher"])
     }
 }
+
+@Suite(.serialized) struct FederationTests {
+    /// Two federated relays; a subscriber reads from A while a writer appends
+    /// to B. A is killed mid-stream: the subscription resumes on B from its
+    /// portable cursor, and the subscriber ends with every event exactly once,
+    /// each after its parent.
+    @Test func aSubscriptionFailsOverWithNoGapAndNoDuplicate() async throws {
+        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
+        let peerPort = try #require(a.peerPort)
+        let b = try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"])
+        defer { Task { await b.stop() } }
+        let namespace = try Namespace("doc/shared")
+        let total = 600
+        let writer = TrailClient(relays: [b.url])
+        let written = Task { () -> [String] in
+            var ids = [String]()
+            var previous: EventID?
+            for index in 0..<total {
+                let outcome = try await writer.append(
+                    type: "edit", payload: "edit \(index)", parents: previous.map { [$0] } ?? [], to: namespace)
+                ids.append(outcome.id)
+                previous = try EventID(hex: outcome.id)
+                if index % 50 == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            return ids
+        }
+        let reader = TrailClient(relays: [a.url, b.url])
+        var iterator = reader.subscribe(namespace).makeAsyncIterator()
+        var received = [ReceivedEvent]()
+        var relays = [String]()
+        var killed = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        while received.count < total, ContinuousClock.now < deadline, let update = try await iterator.next() {
+            switch update {
+            case .event(let event): received.append(event)
+            case .connected(let relay): relays.append(relay)
+            default: break
+            }
+            if !killed, received.count >= total / 4 {
+                killed = true
+                await a.stop(.kill)
+            }
+        }
+        let ids = try await written.value
+        #expect(killed)
+        #expect(relays.first == a.url && relays.contains(b.url))
+        #expect(received.count == total)
+        #expect(Set(received.map(\.event.id.hex)).count == received.count, "a duplicate was delivered")
+        #expect(Set(received.map(\.event.id.hex)) == Set(ids))
+        var seen = Set<EventID>()
+        for event in received {
+            #expect(event.event.parents.allSatisfy(seen.contains), "event \(event.event.id.short) came before its parent")
+            seen.insert(event.event.id)
+        }
+    }
+}
