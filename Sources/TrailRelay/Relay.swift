@@ -55,7 +55,7 @@ public final class Relay: Service, Sendable {
             configuration: ReplicationConfiguration(
                 allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
                 prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger))
-        presence = Presence(relay: store.relayID)
+        presence = Presence(board: replicator.presence)
         metrics = RelayMetrics()
         access = AccessControl(tokens: configuration.tokens)
     }
@@ -102,7 +102,10 @@ public final class Relay: Service, Sendable {
         // API stops before the links and the store behind it.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: Closer(relay: self)), .init(service: application)],
+                services: [
+                    .init(service: Closer(relay: self)), .init(service: PresenceSweeper(board: replicator.presence)),
+                    .init(service: application),
+                ],
                 logger: logger))
         do {
             try await withGracefulShutdownHandler {
@@ -131,6 +134,19 @@ public final class Relay: Service, Sendable {
             try? await gracefulShutdown()
             await relay.close()
             relay.logger.info("store closed")
+        }
+    }
+
+    /// Drops other relays' participants whose lease ran out, four times a lease.
+    struct PresenceSweeper: Service {
+        let board: PresenceBoard
+        func run() async throws {
+            try? await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: board.lease / 4)
+                    board.expire()
+                }
+            }
         }
     }
 

@@ -20,6 +20,8 @@ public import TrailStore
 public final class Replicator: Sendable {
     public let store: Store
     public let configuration: ReplicationConfiguration
+    /// Participants across the federation: set this relay's own, read everyone's.
+    public let presence: PresenceBoard
     let registry: LinkRegistry
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let listener = Mutex<(any Channel)?>(nil)
@@ -30,6 +32,7 @@ public final class Replicator: Sendable {
         self.store = store
         self.configuration = configuration
         registry = LinkRegistry(me: store.identity.publicKey)
+        presence = PresenceBoard(me: store.identity.publicKey)
     }
 
     /// The links up now.
@@ -115,7 +118,8 @@ public final class Replicator: Sendable {
         let underlying = channel.channel
         let link = PeerLink(store: store, configuration: configuration, address: address, dialed: dialed,
                             registry: registry, closeTransport: { underlying.close(promise: nil) },
-                            onStaleIncarnation: { [self] origin, reason in await rotate(ifOrigin: origin, reason: reason) })
+                            onStaleIncarnation: { [self] origin, reason in await rotate(ifOrigin: origin, reason: reason) },
+                            presence: presence)
         do {
             try await channel.executeThenClose { inbound, outbound in
                 await link.run(inbound, ChannelSender(writer: outbound))

@@ -38,7 +38,7 @@ extension Store {
         var reader = ByteReader(stored, context: "incarnation record")
         do {
             let number = try reader.readUInt32("number")
-            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin"))
+            let origin = try reader.readPublicKey("origin")
             try reader.expectEnd()
             return Incarnation(number: number, origin: origin)
         } catch {

@@ -324,4 +324,46 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
             seen.insert(event.event.id)
         }
     }
+
+    /// Participants on two federated relays see one list; when a relay dies,
+    /// its participants leave the other relay's list within the lease (3 s).
+    @Test func participantsAreSharedAcrossRelaysAndLeaveWhenTheirRelayDies() async throws {
+        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
+        let peerPort = try #require(a.peerPort)
+        let b = try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"])
+        defer { Task { await b.stop() } }
+        let namespace = try Namespace("task/team")
+        let onA = TrailClient(relays: [a.url])
+        let onB = TrailClient(relays: [b.url])
+        var alice = onA.subscribe(namespace, participant: "alice").makeAsyncIterator()
+        var bob = onB.subscribe(namespace, participant: "bob").makeAsyncIterator()
+        // Each sees the other join, announced by the other relay.
+        func waitFor(_ kind: String, _ who: String, _ iterator: inout Subscription.Iterator) async throws -> ParticipantOutput? {
+            while let update = try await iterator.next() {
+                switch update {
+                case .joined(let participant) where kind == "joined" && participant.id == who: return participant
+                case .left(let participant) where kind == "left" && participant.id == who: return participant
+                case .participants(let list) where kind == "joined": if let found = list.first(where: { $0.id == who }) { return found }
+                default: continue
+                }
+            }
+            return nil
+        }
+        let bobSeen = try await waitFor("joined", "bob", &alice)
+        let aliceSeen = try await waitFor("joined", "alice", &bob)
+        let relayA = try await onA.status().relay
+        let relayB = try await onB.status().relay
+        #expect(bobSeen?.relay == relayB)
+        #expect(aliceSeen?.relay == relayA)
+        #expect(Set(try await onB.participants(namespace).map(\.id)) == ["alice", "bob"])
+        #expect(Set(try await onA.participants(namespace).map(\.id)) == ["alice", "bob"])
+
+        let killed = ContinuousClock.now
+        await a.stop(.kill)
+        let left = try await waitFor("left", "alice", &bob)
+        let elapsed = ContinuousClock.now - killed
+        #expect(left?.relay == relayA)
+        #expect(elapsed < .seconds(5), "alice left \(elapsed) after her relay died")
+        #expect(try await onB.participants(namespace).map(\.id) == ["bob"])
+    }
 }

@@ -78,7 +78,7 @@ enum EventCodec {
         let author: PublicKey?
         switch authorKind {
         case authorNone: author = nil
-        case authorEd25519: author = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "author"))
+        case authorEd25519: author = try reader.readPublicKey("author")
         default: throw reader.error("author kind", .invalid("is \(authorKind); expected 0 (none) or 1 (Ed25519)"), at: reader.offset - 1)
         }
 
@@ -122,7 +122,7 @@ enum EventCodec {
         let signature: Signature?
         switch signatureKind {
         case signatureNone: signature = nil
-        case signatureEd25519: signature = try! Signature(bytes: try reader.readBytes(Signature.byteCount, "signature"))
+        case signatureEd25519: signature = try reader.readSignature("signature")
         default: throw reader.error("signature kind", .invalid("is \(signatureKind); expected 0 (none) or 1 (Ed25519)"), at: reader.offset - 1)
         }
         try reader.expectEnd()

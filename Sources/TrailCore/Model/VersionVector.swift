@@ -103,7 +103,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
         var previous: RelayID?
         for index in 0..<Int(count) {
             let start = reader.offset
-            let origin = try! RelayID(bytes: try reader.readBytes(RelayID.byteCount, "origin \(index)"))
+            let origin = try reader.readPublicKey("origin \(index)")
             if let previous, !(previous < origin) {
                 throw reader.error("origin \(index)", .invalid("is not above the previous origin: origins must be ascending"), at: start)
             }

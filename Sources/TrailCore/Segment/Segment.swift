@@ -191,7 +191,7 @@ public struct Segment: Sendable, Hashable {
         var total: UInt64 = 0
         for index in 0..<originCount {
             let at = reader.offset
-            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin \(index)"))
+            let origin = try reader.readPublicKey("origin \(index)")
             let first = try reader.readUInt64("origin \(index) first originSeq")
             let last = try reader.readUInt64("origin \(index) last originSeq")
             guard first >= 1, last >= first, last - first < UInt64(recordCount) else {

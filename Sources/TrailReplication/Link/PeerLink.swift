@@ -41,6 +41,8 @@ final class PeerLink: Sendable {
     let announcedIncarnation: UInt32
     /// Called when a peer says this relay's incarnation is stale.
     let onStaleIncarnation: @Sendable (RelayID, String) async -> Void
+    /// Participants exchanged with the peer (PRESENCE frames).
+    let presence: PresenceBoard?
 
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
@@ -52,7 +54,8 @@ final class PeerLink: Sendable {
 
     init(store: Store, configuration: ReplicationConfiguration, address: String, dialed: Bool,
          registry: LinkRegistry, closeTransport: @escaping @Sendable () -> Void,
-         onStaleIncarnation: @escaping @Sendable (RelayID, String) async -> Void) {
+         onStaleIncarnation: @escaping @Sendable (RelayID, String) async -> Void, presence: PresenceBoard? = nil) {
+        self.presence = presence
         let incarnation = store.incarnation
         announcedOrigin = incarnation.origin
         announcedIncarnation = incarnation.number
@@ -158,6 +161,9 @@ final class PeerLink: Sendable {
                 try await self.push(sender, hello, shared: shared, credits: self.credits)
             }
             group.addTask { try await self.apply(segments, sender, hello, shared: shared) }
+            if let presence = self.presence {
+                group.addTask { try await self.announce(presence, to: hello.relay, sender) }
+            }
             // The first loop to end, by error or not, ends the link.
             defer { group.cancelAll(); self.credits.close() }
             try await group.next()
@@ -214,6 +220,8 @@ final class PeerLink: Sendable {
                     throw ProtocolError(.notHeld, "FETCHED event \(record.event.id.short) in \(record.event.namespace), outside what both relays hold")
                 }
                 try await applyRecords(records)
+            case .presence(let snapshot):
+                presence?.receive(snapshot)
             case .error(let error):
                 throw RemoteError(error: error)
             case .hello, .proof:
@@ -221,6 +229,32 @@ final class PeerLink: Sendable {
             }
         }
         throw ProtocolError(.shuttingDown, "the connection closed")
+    }
+
+    /// Sends the participants this relay knows of (its own and forwarded) at
+    /// once, on every change, and every heartbeat so that the peer's lease holds.
+    private func announce(_ presence: PresenceBoard, to peer: PublicKey, _ sender: some FrameSender) async throws {
+        let (token, changes) = presence.watch()
+        defer { presence.unwatch(token) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let (ticks, tick) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+            group.addTask {
+                for await _ in changes { tick.yield() }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    tick.yield()
+                    try await Task.sleep(for: presence.heartbeat)
+                }
+            }
+            group.addTask {
+                for await _ in ticks {
+                    for snapshot in presence.snapshots(for: peer) { try await sender.send(.presence(snapshot)) }
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 
     private func apply(

@@ -24,6 +24,8 @@ public enum Frame: Sendable, Equatable {
     case fetched([Segment.Record])
     /// Why the sender is closing the link.
     case error(ProtocolError)
+    /// One relay's participants (its own, or forwarded), with the lease left on them.
+    case presence(PresenceBoard.Snapshot)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: UInt16
@@ -60,9 +62,10 @@ public enum Frame: Sendable, Equatable {
     public static let frameBytesMinimum: UInt32 = 1 << 20
     static let prefixCountMax = 1024
     static let fetchCountMax = 4096
+    static let presenceEntryCountMax = 100_000
 
     enum Kind: UInt8 {
-        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error
+        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error, presence
     }
 
     var kind: Kind {
@@ -77,6 +80,7 @@ public enum Frame: Sendable, Equatable {
         case .fetch: .fetch
         case .fetched: .fetched
         case .error: .error
+        case .presence: .presence
         }
     }
 
@@ -133,6 +137,16 @@ public enum Frame: Sendable, Equatable {
             let message = Array(error.message.utf8.prefix(4096))
             writer.write(UInt16(message.count))
             writer.write(contentsOf: message)
+        case .presence(let snapshot):
+            writer.write(contentsOf: snapshot.origin.bytes)
+            writer.write(snapshot.version)
+            writer.write(snapshot.leaseMilliseconds)
+            writer.write(UInt32(snapshot.entries.count))
+            for entry in snapshot.entries {
+                Self.writeShortText(entry.namespace.name, into: &writer)
+                Self.writeShortText(entry.participant, into: &writer)
+                writer.write(entry.joinedMilliseconds)
+            }
         }
         return writer.bytes
     }
@@ -169,8 +183,8 @@ public enum Frame: Sendable, Equatable {
                 throw reader.error("magic", .invalid("is not \"TRAILP\": not a Trail peer"), at: 1)
             }
             let version = try reader.readUInt16("protocol version")
-            let relay = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "relay key"))
-            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin"))
+            let relay = try reader.readPublicKey("relay key")
+            let origin = try reader.readPublicKey("origin")
             let incarnation = try reader.readUInt32("incarnation")
             let nonce = Array(try reader.readBytes(Self.nonceByteCount, "nonce"))
             let frameBytesMax = try reader.readUInt32("frame size limit")
@@ -184,7 +198,7 @@ public enum Frame: Sendable, Equatable {
             self = .hello(Hello(protocolVersion: version, relay: relay, origin: origin, incarnation: incarnation,
                                 nonce: nonce, frameBytesMax: frameBytesMax, prefixes: prefixes))
         case .proof:
-            self = .proof(try! Signature(bytes: try reader.readBytes(Signature.byteCount, "signature")))
+            self = .proof(try reader.readSignature("signature"))
         case .want, .ack:
             let at = reader.offset
             let name = try Self.readShortText(&reader, "namespace")
@@ -213,7 +227,7 @@ public enum Frame: Sendable, Equatable {
             let count = Int(try reader.readUInt16("record count"))
             var records = [Segment.Record]()
             for index in 0..<count {
-                let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "record \(index) origin"))
+                let origin = try reader.readPublicKey("record \(index) origin")
                 let seqOffset = reader.offset
                 let originSeq = try reader.readUInt64("record \(index) originSeq")
                 guard originSeq >= 1 else { throw reader.error("record \(index) originSeq", .invalid("is 0"), at: seqOffset) }
@@ -232,6 +246,28 @@ public enum Frame: Sendable, Equatable {
             let length = Int(try reader.readUInt16("message length"))
             let message = String(decoding: try reader.readBytes(length, "message"), as: UTF8.self)
             self = .error(ProtocolError(ProtocolError.Code(rawValue: raw) ?? .unknown, message))
+        case .presence:
+            let origin = try reader.readPublicKey("origin")
+            let version = try reader.readUInt64("version")
+            let lease = try reader.readUInt32("lease")
+            let countOffset = reader.offset
+            let count = Int(try reader.readUInt32("entry count"))
+            guard count <= Self.presenceEntryCountMax else {
+                throw reader.error("entry count", .tooLarge(value: count, limit: Self.presenceEntryCountMax), at: countOffset)
+            }
+            var entries = [PresenceBoard.Entry]()
+            for index in 0..<count {
+                let at = reader.offset
+                let name = try Self.readShortText(&reader, "entry \(index) namespace")
+                let namespace: Namespace
+                do { namespace = try Namespace(name) } catch {
+                    throw reader.error("entry \(index) namespace", .invalid(error.description), at: at)
+                }
+                let participant = try Self.readShortText(&reader, "entry \(index) participant")
+                let joined = try reader.readUInt64("entry \(index) joined")
+                entries.append(PresenceBoard.Entry(namespace: namespace, participant: participant, joinedMilliseconds: joined))
+            }
+            self = .presence(PresenceBoard.Snapshot(origin: origin, version: version, leaseMilliseconds: lease, entries: entries))
         }
         try reader.expectEnd()
     }
@@ -248,6 +284,7 @@ public enum Frame: Sendable, Equatable {
         case .fetch: "FETCH"
         case .fetched: "FETCHED"
         case .error: "ERROR"
+        case .presence: "PRESENCE"
         }
     }
 
@@ -267,7 +304,7 @@ public enum Frame: Sendable, Equatable {
         var previous: PublicKey?
         for index in 0..<count {
             let at = reader.offset
-            let origin = try! PublicKey(bytes: try reader.readBytes(PublicKey.byteCount, "origin \(index)"))
+            let origin = try reader.readPublicKey("origin \(index)")
             if let previous, !(previous < origin) {
                 throw reader.error("origin \(index)", .invalid("is not above the previous origin: origins must be ascending"), at: at)
             }
