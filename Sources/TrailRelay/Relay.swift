@@ -100,13 +100,15 @@ public final class Relay: Service, Sendable {
             logger: logger)
         // A service group shuts its services down last to first: the client
         // API stops before the links and the store behind it.
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [
-                    .init(service: Closer(relay: self)), .init(service: PresenceSweeper(board: replicator.presence)),
-                    .init(service: application),
-                ],
-                logger: logger))
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [
+                .init(service: Closer(relay: self)), .init(service: PresenceSweeper(board: replicator.presence)),
+                .init(service: application),
+            ],
+            logger: logger)
+        // Past the grace, what still runs (a request stuck on a peer) is cancelled; the store closes anyway.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        let group = ServiceGroup(configuration: groupConfiguration)
         do {
             try await withGracefulShutdownHandler {
                 try await group.run()
