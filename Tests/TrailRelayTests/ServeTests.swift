@@ -247,6 +247,10 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         let client = TrailClient(relays: [relay.url])
         let namespace = try Namespace("task/leader")
         var watcher = client.subscribe(namespace, participant: "watcher").makeAsyncIterator()
+        // The subscription is up once its participant list arrives.
+        while let update = try await watcher.next() {
+            if case .participants = update { break }
+        }
         var seen = [String]()
         // The watcher sees its own join, then the worker's join and leave.
         let worker = Task {
