@@ -40,9 +40,40 @@ public struct EventInput: Codable, Sendable, Equatable {
         self.init(encoded: Base64URL.encode(event.encoded))
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case type, payload, parents, author, timestamp, signature, encoded
         case payloadBase64 = "payload_base64"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try refuseUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        type = try container.decodeIfPresent(String.self, forKey: .type)
+        payload = try container.decodeIfPresent(String.self, forKey: .payload)
+        payloadBase64 = try container.decodeIfPresent(String.self, forKey: .payloadBase64)
+        parents = try container.decodeIfPresent([String].self, forKey: .parents)
+        author = try container.decodeIfPresent(String.self, forKey: .author)
+        timestamp = try container.decodeIfPresent(String.self, forKey: .timestamp)
+        signature = try container.decodeIfPresent(String.self, forKey: .signature)
+        encoded = try container.decodeIfPresent(String.self, forKey: .encoded)
+    }
+}
+
+/// Any JSON object key, to list what a body holds.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+/// A misspelt field (`paylod`) is an error naming it, not silently dropped data.
+func refuseUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
+    let container = try decoder.container(keyedBy: AnyKey.self)
+    for key in container.allKeys where !known.contains(key.stringValue) {
+        throw DecodingError.dataCorrupted(.init(
+            codingPath: decoder.codingPath + [key],
+            debugDescription: "unknown field (known: \(known.joined(separator: ", ")))"))
     }
 }
 
@@ -164,6 +195,7 @@ public enum AppendBody: Decodable, Sendable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         if container.contains(.events) {
+            try refuseUnknownKeys(decoder, known: ["events"])
             self = .batch(try container.decode([EventInput].self, forKey: .events))
         } else {
             self = .one(try EventInput(from: decoder))

@@ -78,7 +78,7 @@ func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(AP
         case .typeMismatch(let type, let context): (context.codingPath, "expected \(jsonTypeName(type))")
         case .valueNotFound(let type, let context): (context.codingPath, "expected \(jsonTypeName(type)), found null")
         case .keyNotFound(let key, let context): (context.codingPath + [key], "is required")
-        case .dataCorrupted(let context): (context.codingPath, "is not valid JSON: \(context.debugDescription)")
+        case .dataCorrupted(let context): (context.codingPath, context.debugDescription)
         @unknown default: ([], "\(error)")
         }
         throw APIError(.badRequest, "bad_json", field: path.isEmpty ? "body" : jsonPath(path), reason)

@@ -68,7 +68,11 @@ extension Relay {
             try await store.sync()
             reached = Durability.synced.rawValue
         }
-        if replicas > 0 {
+        // A relay with no peer configured answers at once: nobody could acknowledge.
+        let federated = configuration.peerListen != nil || !configuration.peers.isEmpty
+        if replicas > 0, !federated {
+            reached = "replicated:0"
+        } else if replicas > 0 {
             let held = await waitForReplicas(replicas, namespace: namespace, results: results, timeout: .milliseconds(timeout))
             reached = "replicated:\(held)"
         }

@@ -41,6 +41,9 @@ extension Relay {
             return jsonResponse(ParticipantsOutput(namespace: namespace.name, participants: presence.participants(namespace)))
         }
         router.ws("/v1/subscribe/**") { [self] request, _ in
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw APIError(.upgradeRequired, "upgrade_required", field: "Upgrade", "subscriptions are WebSocket connections (Upgrade: websocket)")
+            }
             _ = try subscriptionRequest(request)
             return .upgrade([:])
         } onUpgrade: { [self] inbound, outbound, context in
@@ -176,6 +179,17 @@ extension Relay {
 struct ErrorMiddleware: RouterMiddleware {
     let metrics: RelayMetrics
 
+    /// The methods a route takes, for a 405 on a known path.
+    static func allowedMethods(_ path: String) -> [String]? {
+        switch path {
+        case "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/namespaces": return ["GET"]
+        case _ where path.hasPrefix("/v1/events/"): return ["GET", "POST"]
+        case _ where path.hasPrefix("/v1/namespaces/"), _ where path.hasPrefix("/v1/participants/"),
+             _ where path.hasPrefix("/v1/subscribe/"): return ["GET"]
+        default: return nil
+        }
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -187,6 +201,14 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as InputError {
             metrics.clientErrors.increment()
             throw APIError(error)
+        } catch let error as HTTPError where error.status == .notFound {
+            metrics.clientErrors.increment()
+            if let allowed = Self.allowedMethods(request.uri.path), !allowed.contains(request.method.rawValue) {
+                var refusal = APIError(.methodNotAllowed, "method_not_allowed", "\(request.uri.path) takes \(allowed.joined(separator: ", "))")
+                refusal.headers[.allow] = allowed.joined(separator: ", ")
+                throw refusal
+            }
+            throw APIError(.notFound, "not_found", "no route \(request.method.rawValue) \(request.uri.path) (Docs/API.md lists the routes)")
         } catch let error as HTTPError {
             metrics.clientErrors.increment()
             let code = error.status == .notFound ? "not_found" : error.status == .contentTooLarge ? "too_large" : "http"

@@ -124,6 +124,8 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         let cases: [(String, String, String, Int, String)] = [
             ("POST", "chat/a", #"{"type":"msg","payload":"x""#, 400, "body"),
             ("POST", "chat/a", #"{"payload":"no type"}"#, 400, "body.type"),
+            ("POST", "chat/a", #"{"type":"msg","paylod":"typo"}"#, 400, "paylod"),
+            ("POST", "chat/a", #"{"events":[{"type":"msg","parents":"x"}]}"#, 400, "events[0].parents"),
             ("POST", "chat/a", #"{"type":"msg","parents":["beef"]}"#, 400, "body.parents[0]"),
             ("POST", "chat/a", #"{"events":[{"type":"ok"},{"type":""}]}"#, 400, "events[1].type"),
             ("POST", "chat/a", "{\"type\":\"msg\",\"payload\":\"\(String(repeating: "x", count: 2000))\"}", 400, "body.payload"),
@@ -143,6 +145,9 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
             #expect(detail.field == field, "\(method) \(path): \(text)")
             #expect(!detail.message.isEmpty)
         }
+        #expect(try await http("DELETE", events + "chat/a").0 == 405)
+        #expect(try await http("GET", relay.url + "/v1/subscribe/chat/a").0 == 426)
+        #expect(try await http("GET", relay.url + "/v2/nothing").0 == 404)
         // A cursor of another relay, and one past the end.
         let (foreign, text) = try await http("GET", events + "chat/a?after=" + Cursor.position(relay: 42, position: 1).text)
         #expect(try foreign == 400 && errorBody(text).code == "bad_cursor")
