@@ -49,7 +49,12 @@ import TrailStore
         empty.link(to: source)
         #expect(try await converge([source, empty], namespaces: ["log/big"]))
         #expect(try empty.ids("log/big") == source.ids("log/big"))
+        // The link's counters move just after the store commits: give them a moment.
+        for _ in 0..<250 where (empty.replicator.links.first?.eventsReceived ?? 0) < 3000 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         let link = try #require(empty.replicator.links.first)
+        #expect(empty.replicator.links.count == 1, "\(empty.replicator.links)")
         #expect(link.eventsReceived == 3000)
         #expect(link.eventsSent == 0)
         await source.stop()
