@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
+import NIOWebSocket
 import ServiceLifecycle
 import TrailAPI
 import TrailCore
@@ -77,9 +78,42 @@ extension Relay {
         }
     }
 
+    /// Sends the backlog from the store, then the fan-out's chunks as they
+    /// come; falls back to the store whenever the chunks do not continue
+    /// exactly where this subscriber is (behind them, or a filter or batch
+    /// size that needs its own pages).
     func streamEvents(_ subscription: SubscriptionRequest, _ outbound: WebSocketOutboundWriter) async {
+        let fanout = fanouts.retain(subscription.namespace)
+        defer { fanouts.release(fanout) }
+        let filtered = subscription.filter != .all
         var cursor = subscription.cursor
-        while !Task.isCancelled {
+        var position: UInt64?
+        while !Task.isCancelled, store.isOpen {
+            if let at = position {
+                if let chunk = fanout.chunk(after: at), chunk.events.count <= subscription.batch {
+                    let message: ByteBuffer
+                    var count = chunk.events.count
+                    if filtered {
+                        let kept = chunk.events.indices.filter { subscription.filter.admits(chunk.events[$0].event) }
+                        count = kept.count
+                        message = Fanout.eventsMessage(kept.map { chunk.eventJSON[$0] }, cursor: chunk.cursor, portableCursor: chunk.portableCursor)
+                    } else {
+                        message = chunk.message
+                    }
+                    position = chunk.last
+                    cursor = .position(relay: store.relayID.fingerprint, position: chunk.last)
+                    if count > 0 || !filtered {
+                        guard (try? await outbound.write(.custom(.init(fin: true, opcode: .text, data: message)))) != nil else { return }
+                        metrics.deliveredEvents.increment(by: count)
+                        metrics.sharedMessages.increment()
+                    }
+                    continue
+                }
+                if fanout.isHead(at) {
+                    await fanout.wait(after: at)
+                    continue
+                }
+            }
             let page: Page
             do {
                 page = try store.read(subscription.namespace, after: cursor, limit: subscription.batch, filter: subscription.filter)
@@ -90,16 +124,18 @@ extension Relay {
                 return
             }
             cursor = page.cursor
+            guard case .position(_, let through) = page.cursor else { return }
+            position = through
             if !page.events.isEmpty {
                 let message = StreamMessage(
                     kind: "events", events: page.events.map(Self.output), cursor: page.cursor.text,
                     portableCursor: page.portableCursor.text)
                 guard (try? await Self.send(message, outbound)) != nil else { return }
                 metrics.deliveredEvents.increment(by: page.events.count)
+                metrics.ownMessages.increment()
             }
-            if case .position(_, let position) = page.cursor, position >= page.lastPosition {
-                await store.waitForCommit(in: subscription.namespace, after: page.lastPosition)
-                if !store.isOpen { return }
+            if through >= page.lastPosition, fanout.chunk(after: through) == nil {
+                await fanout.wait(after: through)
             }
         }
     }

@@ -23,6 +23,7 @@ public final class Relay: Service, Sendable {
     public let store: Store
     public let replicator: Replicator
     let presence: Presence
+    let fanouts: Fanouts
     let metrics: RelayMetrics
     let access: AccessControl
     let logger: Logger
@@ -56,6 +57,7 @@ public final class Relay: Service, Sendable {
                 allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
                 prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger))
         presence = Presence(board: replicator.presence)
+        fanouts = Fanouts(store: store, pageSize: configuration.pageEventCountMax)
         metrics = RelayMetrics()
         access = AccessControl(tokens: configuration.tokens)
     }

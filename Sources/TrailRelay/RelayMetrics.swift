@@ -22,6 +22,9 @@ final class RelayMetrics: Sendable {
     let readEvents: CoreMetrics.Counter
     let deliveredEvents: CoreMetrics.Counter
     let clientErrors: CoreMetrics.Counter
+    /// Subscription messages sent from the shared fan-out, and read from the store for one subscriber.
+    let sharedMessages: CoreMetrics.Counter
+    let ownMessages: CoreMetrics.Counter
     let subscribers: CoreMetrics.Meter
 
     init() {
@@ -41,6 +44,8 @@ final class RelayMetrics: Sendable {
         readEvents = counter("trail_read_events_total")
         deliveredEvents = counter("trail_subscription_events_total")
         clientErrors = counter("trail_client_errors_total")
+        sharedMessages = counter("trail_subscription_messages_total", [("source", "fanout")])
+        ownMessages = counter("trail_subscription_messages_total", [("source", "store")])
         subscribers = CoreMetrics.Meter(label: "trail_subscribers", factory: factory)
     }
 

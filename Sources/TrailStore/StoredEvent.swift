@@ -103,7 +103,7 @@ public struct ReadFilter: Sendable, Hashable {
 
     public static let all = ReadFilter()
 
-    func admits(_ event: Event) -> Bool {
+    public func admits(_ event: Event) -> Bool {
         if let types, !types.contains(event.type) { return false }
         if let authors {
             guard let author = event.author, authors.contains(author) else { return false }

@@ -105,6 +105,48 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(received.suffix(20).map { String(decoding: $0.event.payload, as: UTF8.self) } == (0..<20).map { "live \($0)" })
     }
 
+    /// Subscribers at the head share one fan-out: each still gets every event
+    /// once and in log order, through its own filter and batch size.
+    @Test func liveSubscribersEachGetEveryEventOnceThroughTheirFilter() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("fan/out")
+        try await client.append(type: "a", payload: "before", to: namespace)
+        func collect(_ subscription: Subscription, count: Int) -> Task<[ReceivedEvent], any Error> {
+            Task {
+                var received = [ReceivedEvent]()
+                var iterator = subscription.makeAsyncIterator()
+                while received.count < count, let update = try await iterator.next() {
+                    if case .event(let event) = update { received.append(event) }
+                }
+                return received
+            }
+        }
+        let all = (0..<3).map { _ in collect(client.subscribe(namespace), count: 401) }
+        let onlyB = collect(client.subscribe(namespace, types: ["b"]), count: 200)
+        let small = collect(client.subscribe(namespace, batch: 1), count: 401)
+        try await Task.sleep(for: .milliseconds(200))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for type in ["a", "b"] {
+                group.addTask {
+                    for index in 0..<200 { try await client.append(type: type, payload: "\(type)\(index)", to: namespace) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        for task in all + [small] {
+            let received = try await task.value
+            #expect(received.map(\.position) == Array(1...401))
+        }
+        let bs = try await onlyB.value
+        #expect(bs.map { String(decoding: $0.event.payload, as: UTF8.self) } == (0..<200).map { "b\($0)" })
+        #expect(bs.map(\.position) == bs.map(\.position).sorted())
+        let metrics = try await http("GET", relay.url + "/metrics").1
+        let shared = metrics.split(separator: "\n").first { $0.hasPrefix("trail_subscription_messages_total{source=\"fanout\"}") }
+        #expect((shared?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "no message came from the shared fan-out")
+    }
+
     /// Every bad input is a 4xx naming the field and the reason, and nothing stored changes.
     @Test func badInputIsRefusedWithTheFieldAndNothingChanges() async throws {
         let config = TemporaryDirectory("config")
