@@ -110,8 +110,9 @@ let package = Package(
         .executableTarget(
             name: "trail-bench",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "CRocksDB", "COpenSSL",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "CRocksDB", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TrailBench",

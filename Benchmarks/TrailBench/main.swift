@@ -5,7 +5,8 @@ import TrailStore
 
 // Trail's benchmarks. Each prints Trail's figure, a baseline measured in the
 // same run on the same machine, and the ratio. Run in release:
-//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push] [--quick]
+//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push|http|bulk|fanout] [--quick]
+// The relay benchmarks (http, bulk, fanout) run the release `trail` beside it: build `--product trail` too.
 
 let arguments = CommandLine.arguments.dropFirst()
 let quick = arguments.contains("--quick")
@@ -347,6 +348,7 @@ if wanted("rss") {
 }
 
 try await replicationBenchmarks()
+try await relayBenchmarks()
 
 print("\n| benchmark | Trail | baseline | ratio | goal |\n|---|---:|---:|---:|---|")
 for row in rows {

@@ -1,0 +1,284 @@
+import Foundation
+import Histogram
+import HummingbirdWSClient
+import Logging
+import Synchronization
+import TrailClient
+import TrailCore
+import TrailStore
+
+// The relay server's benchmarks: a release `trail serve` child process on
+// loopback, driven from this process (HTTP through wrk or TrailClient,
+// WebSocket through raw WSClient connections that only read a timestamp).
+
+/// A `trail serve` child (the release binary beside this one), stopped with SIGTERM.
+final class ServeChild: @unchecked Sendable {
+    let process = Process()
+    let url: String
+    let directory: String
+
+    init(_ name: String, extra: [String] = []) throws {
+        directory = scratch + "/" + name
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("trail")
+        process.executableURL = binary
+        process.arguments = ["serve", "--data", directory, "--listen", "127.0.0.1:0", "--log-level", "warning"] + extra
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        var line = ""
+        while !line.contains("listening on ") {
+            let byte = pipe.fileHandleForReading.readData(ofLength: 1)
+            guard !byte.isEmpty else { throw BenchError("trail serve exited before listening (build it: swift build -c release --product trail)") }
+            line += String(decoding: byte, as: UTF8.self)
+        }
+        guard let range = line.range(of: "http://") else { throw BenchError("no URL in: \(line)") }
+        url = String(line[range.lowerBound...].prefix { !$0.isWhitespace })
+    }
+
+    /// Resident set size of the server now, from /proc.
+    var residentBytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
+    }
+
+    func stop() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs a command and returns its standard output.
+func run(_ executable: String, _ arguments: [String]) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    try process.run()
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return output
+}
+
+/// wrk's "Requests/sec:" figure.
+func wrkRate(_ arguments: [String]) throws -> Double {
+    let output = try run("/usr/bin/wrk", arguments)
+    guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("Requests/sec:") }),
+          let rate = Double(line.split(separator: " ").last ?? "") else {
+        throw BenchError("wrk printed no rate:\n\(output)")
+    }
+    let errors = output.split(separator: "\n").filter { $0.contains("Non-2xx") || $0.contains("Socket errors") }
+    if !errors.isEmpty { print("  wrk: " + errors.joined(separator: "; ")) }
+    return rate
+}
+
+/// A value shared by concurrent tasks.
+final class Locked<Value>: @unchecked Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: sending Value) { mutex = Mutex(value) }
+    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) rethrows -> sending Result {
+        try mutex.withLock(body)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Runs `body(lane)` for lanes 0..<count concurrently.
+func lanes(_ count: Int, _ body: @escaping @Sendable (Int) async throws -> Void) async throws {
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for lane in 0..<count { group.addTask { try await body(lane) } }
+        try await group.waitForAll()
+    }
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .critical
+    return logger
+}
+
+func wallNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+@MainActor func relayBenchmarks() async throws {
+    if wanted("http") {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/wrk") else {
+            throw BenchError("the http benchmark needs wrk (apt-get install wrk; Tools/bench installs it)")
+        }
+        let serve = try ServeChild("http")
+        defer { serve.stop() }
+        let script = scratch + "/append.lua"
+        let body = #"{"type":"bench","payload":"\#(String(repeating: "x", count: 256))"}"#
+        try """
+            wrk.method = "POST"
+            wrk.body = '\(body)'
+            wrk.headers["Content-Type"] = "application/json"
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        let duration = quick ? "3s" : "10s"
+        let common = ["-t", "2", "-c", "64", "-d", duration]
+        _ = try wrkRate(["-t", "1", "-c", "8", "-d", "1s", serve.url + "/healthz"])  // warm-up
+        let trivial = try wrkRate(common + [serve.url + "/healthz"])
+        let append = try wrkRate(common + ["-s", script, serve.url + "/v1/events/bench/http"])
+        report(Row(name: "HTTP append, 1 event/request (wrk -c64)", trail: append, baseline: trivial,
+                   baselineName: "GET /healthz", unit: "req/s", goal: "≥ 0.50"))
+    }
+
+    if wanted("bulk") {
+        let total = quick ? 40_000 : 400_000
+        let batch = 1000
+        let events = try makeEvents(total, namespaces: 1, prefix: "bulk")
+        let batches = stride(from: 0, to: total, by: batch).map { Array(events[$0..<min($0 + batch, total)]) }
+        let namespace = events[0].namespace
+        // Baseline: the same batches appended to an embedded store, two at a time.
+        let store = try Store(directory: scratch + "/bulk-embedded")
+        var started = ContinuousClock.now
+        try await lanes(2) { lane in
+            for index in stride(from: lane, to: batches.count, by: 2) { _ = try await store.append(contentsOf: batches[index]) }
+        }
+        let embedded = (ContinuousClock.now - started).seconds
+        store.close()
+        let serve = try ServeChild("bulk")
+        defer { serve.stop() }
+        let client = TrailClient(relays: [serve.url])
+        started = ContinuousClock.now
+        try await lanes(2) { lane in
+            for index in stride(from: lane, to: batches.count, by: 2) {
+                let results = try await client.append(contentsOf: batches[index], to: namespace)
+                guard results.count == batches[index].count else { throw BenchError("short batch answer") }
+            }
+        }
+        let relayed = (ContinuousClock.now - started).seconds
+        report(Row(name: "bulk append over HTTP (binary, 1000/request)", trail: Double(total) / relayed, baseline: Double(total) / embedded,
+                   baselineName: "embedded batch append", unit: "ev/s", goal: "≥ 0.40"))
+    }
+
+    if wanted("fanout") {
+        let serve = try ServeChild("fanout")
+        defer { serve.stop() }
+        let rate = 1000
+        let duration = quick ? 3 : 10
+        let single = try await fanout(serve, subscribers: 1, rate: rate, duration: duration, namespace: "fan/one")
+        let many = quick ? 200 : 1000
+        let crowd = try await fanout(serve, subscribers: many, rate: rate, duration: duration, namespace: "fan/many")
+        print(String(format: "  fan-out at %d ev/s for %d s: 1 subscriber p50 %.2f ms p99 %.2f ms; %d subscribers p50 %.2f ms p99 %.2f ms max %.2f ms, %d of %d deliveries",
+                     rate, duration, single.p50, single.p99, many, crowd.p50, crowd.p99, crowd.max, crowd.received, many * rate * duration))
+        report(Row(name: "fan-out p99, \(many) subscribers (ms)", trail: crowd.p99, baseline: single.p99,
+                   baselineName: "1 subscriber", unit: "ms  ", goal: "p99 ≤ 50 ms"))
+
+        // Idle subscribers: what each costs the server.
+        let idle = quick ? 2000 : 10_000
+        let before = serve.residentBytes
+        let connections = try await openIdle(serve, count: idle, namespace: "fan/idle")
+        try await Task.sleep(for: .seconds(1))
+        let after = serve.residentBytes
+        print(String(format: "  %d idle subscribers: server RSS %.1f MiB (%.1f MiB before; %.1f KiB each)",
+                     idle, Double(after) / 1048576, Double(before) / 1048576, Double(after - before) / 1024 / Double(idle)))
+        report(Row(name: "server RSS, \(idle) idle subscribers (MiB)", trail: Double(after) / 1048576, baseline: Double(before) / 1048576,
+                   baselineName: "no subscribers", unit: "MiB ", goal: "≤ 512 MiB"))
+        connections.cancel()
+    }
+}
+
+struct FanoutResult {
+    var p50: Double
+    var p99: Double
+    var max: Double
+    var received: Int
+}
+
+/// Opens `subscribers` WebSocket subscriptions, appends `rate` events a second
+/// for `duration` seconds over HTTP, each carrying its send time, and measures
+/// the delay to each subscriber. Subscribers only find the timestamps in the
+/// text (no JSON decoding), so that the client is not what is measured.
+func fanout(_ serve: ServeChild, subscribers: Int, rate: Int, duration: Int, namespace name: String) async throws -> FanoutResult {
+    let namespace = try Namespace(name)
+    let total = rate * duration
+    let histogram = Locked(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
+    let connected = Locked(0)
+    let received = Locked(0)
+    let url = serve.url.replacingOccurrences(of: "http://", with: "ws://") + "/v1/subscribe/" + name
+    let logger = quietLogger()
+    let readers = Task {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<subscribers {
+                group.addTask {
+                    _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 64 << 20), logger: logger) { inbound, _, _ in
+                        connected.withLock { $0 += 1 }
+                        var mine = 0
+                        for try await message in inbound.messages(maxSize: 64 << 20) {
+                            guard case .text(let text) = message else { continue }
+                            let now = wallNanos()
+                            var delays = [UInt64]()
+                            var rest = text[...]
+                            while let range = rest.range(of: #""payload":"t"#) {
+                                let digits = rest[range.upperBound...].prefix { $0.isNumber }
+                                if let sent = UInt64(digits) { delays.append(now > sent ? now - sent : 0) }
+                                rest = rest[range.upperBound...]
+                            }
+                            histogram.withLock { histogram in for delay in delays { _ = histogram.record(delay) } }
+                            received.withLock { $0 += delays.count }
+                            mine += delays.count
+                            if mine >= total { return }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Wait for every subscription to be up (bounded).
+    for _ in 0..<600 where connected.withLock({ $0 }) < subscribers { try await Task.sleep(for: .milliseconds(50)) }
+    try await Task.sleep(for: .milliseconds(300))
+    // Two writers, each paced at half the rate, one event per request as agents send them.
+    let client = TrailClient(relays: [serve.url])
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await lanes(2) { lane in
+        for index in stride(from: lane, to: total, by: 2) {
+            let due = start + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
+            if clock.now < due { try await Task.sleep(until: due, clock: clock) }
+            try await client.append(type: "tick", payload: "t\(wallNanos())", to: namespace)
+        }
+    }
+    // Let deliveries finish (bounded), then close the subscriptions.
+    for _ in 0..<200 where received.withLock({ $0 }) < subscribers * total { try await Task.sleep(for: .milliseconds(50)) }
+    readers.cancel()
+    let result = histogram.withLock { histogram in
+        FanoutResult(p50: Double(histogram.valueAtPercentile(50)) / 1e6, p99: Double(histogram.valueAtPercentile(99)) / 1e6,
+                     max: Double(histogram.max) / 1e6, received: received.withLock { $0 })
+    }
+    return result
+}
+
+/// Opens `count` subscriptions to a namespace nobody writes; returns the task holding them.
+func openIdle(_ serve: ServeChild, count: Int, namespace: String) async throws -> Task<Void, Never> {
+    let connected = Locked(0)
+    let url = serve.url.replacingOccurrences(of: "http://", with: "ws://") + "/v1/subscribe/" + namespace
+    let logger = quietLogger()
+    let holders = Task {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    _ = try? await WebSocketClient.connect(url: url, configuration: .init(autoPing: .disabled), logger: logger) { inbound, _, _ in
+                        connected.withLock { $0 += 1 }
+                        for try await _ in inbound {}
+                    }
+                }
+            }
+        }
+    }
+    for _ in 0..<1200 where connected.withLock({ $0 }) < count { try await Task.sleep(for: .milliseconds(50)) }
+    let up = connected.withLock { $0 }
+    if up < count { print("  only \(up) of \(count) idle subscriptions came up") }
+    return holders
+}
