@@ -26,7 +26,7 @@ final class ServeChild: @unchecked Sendable {
         process.standardOutput = pipe
         try process.run()
         var line = ""
-        while !line.contains("listening on ") {
+        while !(line.contains("listening on ") && line.hasSuffix("\n")) {
             let byte = pipe.fileHandleForReading.readData(ofLength: 1)
             guard !byte.isEmpty else { throw BenchError("trail serve exited before listening (build it: swift build -c release --product trail)") }
             line += String(decoding: byte, as: UTF8.self)

@@ -505,3 +505,120 @@ public struct RelayStatusOutput: Codable, Sendable {
         case namespaceCount = "namespace_count"
     }
 }
+
+/// Writes the answers the relay sends most (events and append outcomes) as
+/// JSON directly into bytes: the same text `JSONEncoder` with sorted keys
+/// produces, without its per-value boxing, which dominated a busy relay's
+/// profile. Absent optionals are omitted, as `JSONEncoder` omits them.
+public struct JSONWriter {
+    public private(set) var bytes: [UInt8] = []
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func string(_ text: String) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: bytes.append(contentsOf: [0x5C, UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [0x5C, UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [0x5C, UInt8(ascii: "t")])
+            case 0x08: bytes.append(contentsOf: [0x5C, UInt8(ascii: "b")])
+            case 0x0C: bytes.append(contentsOf: [0x5C, UInt8(ascii: "f")])
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [0x5C, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func number(_ value: UInt64) {
+        if value == 0 {
+            bytes.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits = [UInt8]()
+        var rest = value
+        while rest > 0 {
+            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+            rest /= 10
+        }
+        bytes.append(contentsOf: digits.reversed())
+    }
+
+    /// `,"key":` (or `{"key":` for the first), keys written in sorted order by the caller.
+    mutating func key(_ key: StaticString, first: inout Bool) {
+        bytes.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
+        first = false
+        bytes.append(UInt8(ascii: "\""))
+        raw(key)
+        raw("\":")
+    }
+
+    public mutating func write(_ outcome: AppendOutcome) {
+        var first = true
+        if let durability = outcome.durability { key("durability", first: &first); string(durability) }
+        if let existing = outcome.existing { key("existing", first: &first); string(existing) }
+        key("id", first: &first); string(outcome.id)
+        if let origin = outcome.origin { key("origin", first: &first); string(origin) }
+        if let originSeq = outcome.originSeq { key("origin_seq", first: &first); number(originSeq) }
+        key("outcome", first: &first); string(outcome.outcome)
+        if let position = outcome.position { key("position", first: &first); number(position) }
+        raw("}")
+    }
+
+    public mutating func write(_ outcomes: AppendBatchResponse) {
+        raw("{\"results\":[")
+        for (index, outcome) in outcomes.results.enumerated() {
+            if index > 0 { raw(",") }
+            write(outcome)
+        }
+        raw("]}")
+    }
+
+    public mutating func write(_ page: PageOutput) {
+        raw("{\"cursor\":")
+        string(page.cursor)
+        raw(",\"events\":[")
+        for (index, event) in page.events.enumerated() {
+            if index > 0 { raw(",") }
+            write(event)
+        }
+        raw("],\"last_position\":")
+        number(page.lastPosition)
+        raw(",\"portable_cursor\":")
+        string(page.portableCursor)
+        raw("}")
+    }
+
+    public mutating func write(_ event: EventOutput) {
+        var first = true
+        if let author = event.author { key("author", first: &first); string(author) }
+        key("id", first: &first); string(event.id)
+        key("namespace", first: &first); string(event.namespace)
+        key("origin", first: &first); string(event.origin)
+        key("origin_seq", first: &first); number(event.originSeq)
+        key("parents", first: &first)
+        raw("[")
+        for (index, parent) in event.parents.enumerated() {
+            if index > 0 { raw(",") }
+            string(parent)
+        }
+        raw("]")
+        if let payload = event.payload { key("payload", first: &first); string(payload) }
+        if let payload = event.payloadBase64 { key("payload_base64", first: &first); string(payload) }
+        key("position", first: &first); number(event.position)
+        if let signature = event.signature { key("signature", first: &first); string(signature) }
+        key("time_ms", first: &first); number(event.timeMs)
+        key("timestamp", first: &first); string(event.timestamp)
+        key("type", first: &first); string(event.type)
+        raw("}")
+    }
+}

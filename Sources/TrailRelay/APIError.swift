@@ -69,6 +69,16 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
         status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
 }
 
+/// A JSON response from bytes written by `JSONWriter`.
+func jsonResponse(written writer: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+    var buffer = ByteBuffer()
+    buffer.reserveCapacity(writer.bytes.count + 1)
+    buffer.writeBytes(writer.bytes)
+    buffer.writeInteger(UInt8(ascii: "\n"))
+    return Response(
+        status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
+}
+
 /// Decodes a JSON body, turning the decoder's error into a field path and reason.
 func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(APIError) -> T {
     do {

@@ -153,9 +153,7 @@ final class Fanout: Sendable {
     }
 
     static func makeChunk(_ page: Page, first: UInt64, last: UInt64) -> Chunk {
-        let json = page.events.map { stored in
-            (try? jsonEncoder.encode(Relay.output(stored))).map(Array.init) ?? Array("{}".utf8)
-        }
+        let json = page.events.map(Relay.json)
         let cursor = page.cursor.text
         let portable = page.portableCursor.text
         return Chunk(

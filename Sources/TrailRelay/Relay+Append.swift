@@ -77,7 +77,11 @@ extension Relay {
             reached = "replicated:\(held)"
         }
         let outcomes = results.map { Self.outcome($0, durability: reached) }
-        guard single else { return jsonResponse(AppendBatchResponse(results: outcomes)) }
+        guard single else {
+            var writer = JSONWriter(capacity: 200 * outcomes.count + 16)
+            writer.write(AppendBatchResponse(results: outcomes))
+            return jsonResponse(written: writer)
+        }
         let status: HTTPResponse.Status = switch results[0].outcome {
         case .appended: .created
         case .duplicate: .ok
@@ -85,7 +89,9 @@ extension Relay {
         case .conflict: .conflict
         case .trimmed: .gone
         }
-        return jsonResponse(outcomes[0], status: status)
+        var writer = JSONWriter()
+        writer.write(outcomes[0])
+        return jsonResponse(written: writer, status: status)
     }
 
     static func wantedDurability(_ request: Request) throws(APIError) -> Durability? {

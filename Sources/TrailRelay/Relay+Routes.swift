@@ -159,7 +159,9 @@ extension Relay {
         }
         metrics.readRequests.increment()
         metrics.readEvents.increment(by: page.events.count)
-        return jsonResponse(Self.output(page))
+        var writer = JSONWriter(capacity: 512 * page.events.count + 256)
+        writer.write(Self.output(page))
+        return jsonResponse(written: writer)
     }
 
     static func output(_ page: Page) -> PageOutput {
@@ -170,6 +172,13 @@ extension Relay {
 
     static func output(_ stored: StoredEvent) -> EventOutput {
         EventOutput(event: stored.event, position: stored.position, origin: stored.origin, originSeq: stored.originSeq)
+    }
+
+    /// One event's JSON object, as every answer and message carries it.
+    static func json(_ stored: StoredEvent) -> [UInt8] {
+        var writer = JSONWriter(capacity: 384 + stored.event.payload.count)
+        writer.write(output(stored))
+        return writer.bytes
     }
 }
 

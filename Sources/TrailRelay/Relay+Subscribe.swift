@@ -127,10 +127,8 @@ extension Relay {
             guard case .position(_, let through) = page.cursor else { return }
             position = through
             if !page.events.isEmpty {
-                let message = StreamMessage(
-                    kind: "events", events: page.events.map(Self.output), cursor: page.cursor.text,
-                    portableCursor: page.portableCursor.text)
-                guard (try? await Self.send(message, outbound)) != nil else { return }
+                let message = Fanout.eventsMessage(page.events.map(Self.json), cursor: page.cursor.text, portableCursor: page.portableCursor.text)
+                guard (try? await outbound.write(.custom(.init(fin: true, opcode: .text, data: message)))) != nil else { return }
                 metrics.deliveredEvents.increment(by: page.events.count)
                 metrics.ownMessages.increment()
             }
