@@ -142,6 +142,11 @@ final class Fanout: Sendable {
             if last >= page.lastPosition {
                 await store.waitForCommit(in: namespace, after: last)
                 if !store.isOpen { break }
+                // With many subscribers, each chunk costs a write per subscriber: let
+                // commits gather a moment (5 µs per subscriber, at most 10 ms) so one
+                // chunk carries several of them. A lone subscriber waits no time.
+                let linger = min(10_000, 5 * state.withLock { $0.subscribers })
+                if linger >= 200 { try? await Task.sleep(for: .microseconds(linger)) }
             }
         }
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in

@@ -35,7 +35,8 @@ extension Relay {
             events = try Self.decodeBulk(body, namespace: namespace, limits: limits)
             single = false
         } else {
-            switch try decodeJSON(AppendBody.self, from: body) {
+            let parsed = body.withUnsafeReadableBytes { bytes in Result { () throws(InputError) in try AppendBody.parse(bytes) } }
+            switch try parsed.get() {
             case .one(let input):
                 events = [try input.event(in: namespace, now: store.now, limits: limits, field: "body")]
                 single = true

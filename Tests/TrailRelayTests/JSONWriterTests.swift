@@ -58,3 +58,66 @@ import TrailCore
         #expect(String(decoding: one.bytes, as: UTF8.self) == String(decoding: try encoder.encode(outcomes[0]), as: UTF8.self))
     }
 }
+
+/// The append body's reader: strict JSON, precise field paths, no traps.
+@Suite struct JSONReaderTests {
+    func parse(_ text: String) throws(InputError) -> AppendBody {
+        let bytes = Array(text.utf8)
+        return try bytes.withUnsafeBytes { buffer in Result { () throws(InputError) in try AppendBody.parse(buffer) } }.get()
+    }
+
+    @Test func readsEventsWithEveryEscape() throws {
+        guard case .one(let input) = try parse(#" {"type":"t","payload":"a\"b\\c\/d\n\u00e9\ud83e\udd9c","parents":[]} "#) else {
+            Issue.record("expected one event")
+            return
+        }
+        #expect(input.type == "t")
+        #expect(input.payload == "a\"b\\c/d\né🦜")
+        #expect(input.parents == [])
+        guard case .batch(let inputs) = try parse(#"{"events":[{"type":"a"},{"type":"b","payload_base64":"AA=="}]}"#) else {
+            Issue.record("expected a batch")
+            return
+        }
+        #expect(inputs.map(\.type) == ["a", "b"])
+    }
+
+    @Test func refusesBadBodiesNamingWhere() {
+        let cases: [(String, String)] = [
+            (#"{"type":"t""#, "body"),
+            (#"{"type":"t"} x"#, "body"),
+            (#"{"type":"t","type":"u"}"#, "body"),
+            (#"{"type":"\ud800"}"#, "body"),
+            (#"{"type":"a\u0001"}"#.replacingOccurrences(of: "\\u0001", with: "\u{1}"), "body"),
+            (#"{"type":01}"#, "body"),
+            (String(repeating: "[", count: 100), "body"),
+            (#"[]"#, "body"),
+            (#"{"type":5}"#, "type"),
+            (#"{"type":"t","parents":[1]}"#, "parents[0]"),
+            (#"{"events":[{"type":"a"},{"tipe":"b"}]}"#, "events[1].tipe"),
+            (#"{"events":{},"type":"x"}"#, "type"),
+        ]
+        for (text, field) in cases {
+            #expect(throws: InputError.self, "\(text)") { _ = try parse(text) }
+            do { _ = try parse(text) } catch { #expect(error.field == field, "\(text): \(error)") }
+        }
+    }
+
+    /// Random mutations of valid bodies: the reader answers (a value or an error) and never traps.
+    @Test func survivesMutations() {
+        var generator = SplitMix64(seed: 99)
+        let seeds = [#"{"type":"msg","payload":"h\u00e9llo","parents":["ab"]}"#, #"{"events":[{"type":"a"},{"type":"b","payload":"x"}]}"#]
+        for round in 0..<5000 {
+            var bytes = Array(seeds[round % 2].utf8)
+            for _ in 0..<(1 + Int(generator.next() % 4)) {
+                let at = Int(generator.next() % UInt64(bytes.count))
+                switch generator.next() % 3 {
+                case 0: bytes[at] = UInt8(truncatingIfNeeded: generator.next())
+                case 1: bytes.remove(at: at)
+                default: bytes.insert(UInt8(truncatingIfNeeded: generator.next()), at: at)
+                }
+                if bytes.isEmpty { bytes = [0x7B] }
+            }
+            _ = bytes.withUnsafeBytes { buffer in Result { () throws(InputError) in try AppendBody.parse(buffer) } }
+        }
+    }
+}
