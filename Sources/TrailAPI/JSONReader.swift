@@ -301,3 +301,40 @@ extension EventInput {
         }
     }
 }
+
+extension AppendBatchResponse {
+    /// A batch answer from JSON bytes, read without Foundation (a bulk client reads thousands at once).
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputError) -> AppendBatchResponse {
+        guard case .object(let members) = try JSONReader.parse(bytes),
+              case .array(let items)? = members.first(where: { $0.0 == "results" })?.1 else {
+            throw InputError(field: "results", reason: "expected {\"results\": [...]}")
+        }
+        var results = [AppendOutcome]()
+        results.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() { results.append(try AppendOutcome(item, field: "results[\(index)]")) }
+        return AppendBatchResponse(results: results)
+    }
+}
+
+extension AppendOutcome {
+    init(_ node: JSONNode, field: String) throws(InputError) {
+        guard case .object(let members) = node else { throw InputError(field: field, reason: "expected an object") }
+        var outcome: String?, id: String?
+        self.init(outcome: "", id: "")
+        for (key, value) in members {
+            switch (key, value) {
+            case ("outcome", .string(let text)): outcome = text
+            case ("id", .string(let text)): id = text
+            case ("origin", .string(let text)): origin = text
+            case ("durability", .string(let text)): durability = text
+            case ("existing", .string(let text)): existing = text
+            case ("position", .number(let text)): position = UInt64(text)
+            case ("origin_seq", .number(let text)): originSeq = UInt64(text)
+            default: continue  // fields added later are not this reader's business
+            }
+        }
+        guard let outcome, let id else { throw InputError(field: field, reason: "an outcome needs \"outcome\" and \"id\"") }
+        self.outcome = outcome
+        self.id = id
+    }
+}

@@ -84,7 +84,11 @@ public final class TrailClient: Sendable {
         let response = try await request(
             .POST, "/v1/events/\(Self.escape(namespace))", query: Self.query(options), body: body,
             contentType: "application/x-trail-events")
-        return try Self.decode(AppendBatchResponse.self, response).results
+        guard (200..<300).contains(response.status.code) else { return try Self.decode(AppendBatchResponse.self, response).results }
+        let parsed = response.body.withUnsafeReadableBytes { bytes in
+            Result { () throws(InputError) in try AppendBatchResponse.parse(bytes) }
+        }
+        do { return try parsed.get().results } catch { throw TrailClientError.malformed("batch answer: \(error)") }
     }
 
     func send<T: Decodable>(json input: EventInput, namespace: Namespace, options: AppendOptions, as type: T.Type) async throws -> T {
