@@ -143,9 +143,9 @@ final class Fanout: Sendable {
                 await store.waitForCommit(in: namespace, after: last)
                 if !store.isOpen { break }
                 // With many subscribers, each chunk costs a write per subscriber: let
-                // commits gather a moment (5 µs per subscriber, at most 10 ms) so one
+                // commits gather a moment (10 µs per subscriber, at most 10 ms) so one
                 // chunk carries several of them. A lone subscriber waits no time.
-                let linger = min(10_000, 5 * state.withLock { $0.subscribers })
+                let linger = min(10_000, 10 * state.withLock { $0.subscribers })
                 if linger >= 200 { try? await Task.sleep(for: .microseconds(linger)) }
             }
         }

@@ -55,23 +55,31 @@ extension Relay {
         if let id = subscription.participant { presence.join(namespace, id: id) }
         defer { if let id = subscription.participant { presence.leave(namespace, id: id) } }
 
-        await cancelWhenGracefulShutdown {
+        // Two child tasks; the participant notices run in this one. Either child
+        // ending (client closed, store closed, write failed) or a shutdown ends
+        // the notice stream, and with it the subscription. Each task costs
+        // memory, and an idle relay may hold tens of thousands of subscribers.
+        await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.streamEvents(subscription, outbound) }
                 group.addTask {
-                    let list = StreamMessage(kind: "participants", participants: self.presence.participants(namespace))
-                    guard (try? await Self.send(list, outbound)) != nil else { return }
-                    for await notice in notices {
-                        guard (try? await Self.send(notice, outbound)) != nil else { return }
-                    }
+                    await self.streamEvents(subscription, outbound)
+                    self.presence.unwatch(namespace, watcher)
                 }
                 group.addTask {
                     // The client says nothing we act on; its close ends the subscription.
                     do { for try await _ in inbound.messages(maxSize: 1 << 16) {} } catch {}
+                    self.presence.unwatch(namespace, watcher)
                 }
-                await group.next()
+                let list = StreamMessage(kind: "participants", participants: presence.participants(namespace))
+                if (try? await Self.send(list, outbound)) != nil {
+                    for await notice in notices {
+                        guard (try? await Self.send(notice, outbound)) != nil else { break }
+                    }
+                }
                 group.cancelAll()
             }
+        } onGracefulShutdown: { [presence] in
+            presence.unwatch(namespace, watcher)
         }
         if Task.isShuttingDownGracefully || !store.isOpen {
             try? await outbound.close(.goingAway, reason: "relay shutting down")
