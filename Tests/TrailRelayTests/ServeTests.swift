@@ -266,8 +266,18 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
                 return acknowledged
             }
         }
+        // Subscribers too: shutdown ends their subscriptions rather than waiting for them.
+        let subscribers = (0..<3).map { _ in
+            Task {
+                var iterator = client.subscribe(namespace).makeAsyncIterator()
+                while let _ = try? await iterator.next(), !Task.isCancelled {}
+            }
+        }
         try await Task.sleep(for: .milliseconds(400))
+        let stopping = ContinuousClock.now
         let status = await relay.stop(.terminate)
+        #expect(ContinuousClock.now - stopping < .seconds(8), "shutdown waited \(ContinuousClock.now - stopping)")
+        subscribers.forEach { $0.cancel() }
         var acknowledged = Set<String>()
         for writer in writers { acknowledged.formUnion(await writer.value) }
         #expect(status == .exited(0))
