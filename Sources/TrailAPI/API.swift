@@ -216,11 +216,14 @@ public struct AppendOutcome: Codable, Sendable, Equatable {
     public var durability: String?
     /// For `conflict`: the event already held at this origin sequence.
     public var existing: String?
+    /// For `head_moved`: where the namespace's log actually ends.
+    public var lastPosition: UInt64?
 
     public init(
         outcome: String, id: String, position: UInt64? = nil, origin: String? = nil, originSeq: UInt64? = nil,
-        durability: String? = nil, existing: String? = nil
+        durability: String? = nil, existing: String? = nil, lastPosition: UInt64? = nil
     ) {
+        self.lastPosition = lastPosition
         self.outcome = outcome
         self.id = id
         self.position = position
@@ -233,6 +236,7 @@ public struct AppendOutcome: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case outcome, id, position, origin, durability, existing
         case originSeq = "origin_seq"
+        case lastPosition = "last_position"
     }
 }
 
@@ -567,6 +571,7 @@ public struct JSONWriter {
         if let durability = outcome.durability { key("durability", first: &first); string(durability) }
         if let existing = outcome.existing { key("existing", first: &first); string(existing) }
         key("id", first: &first); string(outcome.id)
+        if let last = outcome.lastPosition { key("last_position", first: &first); number(last) }
         if let origin = outcome.origin { key("origin", first: &first); string(origin) }
         if let originSeq = outcome.originSeq { key("origin_seq", first: &first); number(originSeq) }
         key("outcome", first: &first); string(outcome.outcome)

@@ -330,6 +330,7 @@ extension AppendOutcome {
             case ("existing", .string(let text)): existing = text
             case ("position", .number(let text)): position = UInt64(text)
             case ("origin_seq", .number(let text)): originSeq = UInt64(text)
+            case ("last_position", .number(let text)): lastPosition = UInt64(text)
             default: continue  // fields added later are not this reader's business
             }
         }

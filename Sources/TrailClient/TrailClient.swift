@@ -49,8 +49,12 @@ public final class TrailClient: Sendable {
         /// Wait until this many peer relays hold the events (bounded by `timeout`).
         public var replicas: Int
         public var timeout: Duration
+        /// A conditional append: only if the namespace's log ends at this position
+        /// (0: empty). Otherwise the outcome is `head_moved` with `lastPosition`.
+        public var ifLastPosition: UInt64?
 
-        public init(synced: Bool = false, replicas: Int = 0, timeout: Duration = .seconds(10)) {
+        public init(synced: Bool = false, replicas: Int = 0, timeout: Duration = .seconds(10), ifLastPosition: UInt64? = nil) {
+            self.ifLastPosition = ifLastPosition
             self.synced = synced
             self.replicas = replicas
             self.timeout = timeout
@@ -102,6 +106,7 @@ public final class TrailClient: Sendable {
     static func query(_ options: AppendOptions) -> [(String, String)] {
         var query = [(String, String)]()
         if options.synced { query.append(("durability", "synced")) }
+        if let last = options.ifLastPosition { query.append(("if_last_position", String(last))) }
         if options.replicas > 0 {
             query.append(("replicas", String(options.replicas)))
             let milliseconds = options.timeout.components.seconds * 1000 + options.timeout.components.attoseconds / 1_000_000_000_000_000

@@ -19,6 +19,13 @@ extension Relay {
         let wanted = try Self.wantedDurability(request)
         let replicas = try Self.integer(request, "replicas", default: 0, 0...64)
         let timeout = try Self.integer(request, "timeout_ms", default: 10_000, 1...120_000)
+        var condition: UInt64?
+        if let text = request.uri.queryParameters["if_last_position"] {
+            guard let position = UInt64(text) else {
+                throw APIError(.badRequest, "bad_parameter", field: "if_last_position", "expected the log's last position (an integer, 0 for an empty log), got \"\(text)\"")
+            }
+            condition = position
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
             throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
         }
@@ -51,13 +58,20 @@ extension Relay {
             }
         }
         guard !events.isEmpty else { throw APIError(.badRequest, "bad_field", field: "events", "the batch is empty") }
+        if condition != nil, !single {
+            throw APIError(.badRequest, "bad_parameter", field: "if_last_position", "a conditional append takes one event, not a batch")
+        }
         if let policy { try Self.check(events, against: policy, single: single) }
         try await applyRetention(policy, namespace)
 
         metrics.appendRequests.increment()
         let results: [AppendResult]
         do {
-            results = single ? [try await store.append(events[0])] : try await store.append(contentsOf: events)
+            if let condition {
+                results = [try await store.append(events[0], ifLastPosition: condition)]
+            } else {
+                results = single ? [try await store.append(events[0])] : try await store.append(contentsOf: events)
+            }
         } catch let error as StoreError {
             metrics.refusedEvents.increment(by: events.count)
             throw APIError(error)
@@ -87,7 +101,7 @@ extension Relay {
         case .appended: .created
         case .duplicate: .ok
         case .pending: .accepted
-        case .conflict: .conflict
+        case .conflict, .headMoved: .conflict
         case .trimmed: .gone
         }
         var writer = JSONWriter()
@@ -113,6 +127,7 @@ extension Relay {
         case .pending: return AppendOutcome(outcome: "pending", id: result.id.hex, durability: durability)
         case .conflict(let existing): return AppendOutcome(outcome: "conflict", id: result.id.hex, existing: existing.hex)
         case .trimmed: return AppendOutcome(outcome: "trimmed", id: result.id.hex)
+        case .headMoved(let last): return AppendOutcome(outcome: "head_moved", id: result.id.hex, lastPosition: last)
         }
     }
 

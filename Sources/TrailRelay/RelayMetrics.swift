@@ -56,7 +56,7 @@ final class RelayMetrics: Sendable {
             case .appended: appended += 1
             case .duplicate: duplicate += 1
             case .pending: pending += 1
-            case .conflict, .trimmed: refused += 1
+            case .conflict, .trimmed, .headMoved: refused += 1
             }
         }
         if appended > 0 { appendedEvents.increment(by: appended) }

@@ -17,6 +17,22 @@ extension Store {
         return try await send([item], to: writer(for: Int(entry.shard)))[0]
     }
 
+    /// Appends `event` only if the namespace's log ends at `lastPosition` (0:
+    /// empty): a compare-and-set on the head, so that a leader's checkpoint
+    /// cannot silently follow events it did not see. Answers `headMoved` with
+    /// the actual last position otherwise; a retry of an appended event answers
+    /// `duplicate`. Its parents must be held.
+    public func append(_ event: Event, ifLastPosition lastPosition: UInt64) async throws -> AppendResult {
+        guard !closed else { throw StoreError.closed }
+        guard mode == .primary else { throw StoreError.readOnly }
+        if event.signature != nil { try await verifySignatures([event]) }
+        try validate(event)
+        let entry = try namespaceRegistry.intern(event.namespace)
+        var item = ShardWriter.Item(event: event, namespace: entry.number, shard: entry.shard, origin: nil)
+        item.expectedLastPosition = lastPosition
+        return try await send([item], to: writer(for: Int(entry.shard)))[0]
+    }
+
     /// Appends events accepted by this relay; results are in the same order.
     public func append(contentsOf events: [Event]) async throws -> [AppendResult] {
         try await submit(events.map { ($0, nil) })

@@ -41,6 +41,9 @@ public struct AppendResult: Sendable, Hashable {
         case conflict(existing: EventID)
         /// This `(origin, originSeq)` was held and retention has since trimmed it.
         case trimmed
+        /// A conditional append found the namespace's log ending elsewhere than
+        /// the caller named: something entered since it read. Nothing was stored.
+        case headMoved(lastPosition: UInt64)
     }
 
     public let id: EventID
@@ -49,7 +52,7 @@ public struct AppendResult: Sendable, Hashable {
     public var placement: Placement? {
         switch outcome {
         case .appended(let placement), .duplicate(let placement): placement
-        case .pending, .conflict, .trimmed: nil
+        case .pending, .conflict, .trimmed, .headMoved: nil
         }
     }
 }

@@ -92,7 +92,7 @@ final class Output: Sendable {
                 text += "ack \(result.id.hex) \(placement.position)\n"
             case .pending:
                 text += "pending \(result.id.hex)\n"
-            case .conflict, .trimmed:
+            case .conflict, .trimmed, .headMoved:
                 text += "refused \(result.id.hex)\n"
             }
         }

@@ -40,6 +40,9 @@ enum JSONLine {
             object["outcome"] = "conflict"
             object["existing"] = existing.hex
         case .trimmed: object["outcome"] = "trimmed"
+        case .headMoved(let last):
+            object["outcome"] = "head_moved"
+            object["lastPosition"] = last
         }
         return encode(object)
     }
@@ -67,6 +70,8 @@ enum TextLine {
             "conflict \(result.id.hex): its origin sequence is held by \(existing.hex)"
         case .trimmed:
             "trimmed \(result.id.hex): its origin sequence was held and has been trimmed"
+        case .headMoved(let last):
+            "not appended \(result.id.hex): the log ends at \(last), not where the condition said"
         }
     }
 }

@@ -147,6 +147,28 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect((shared?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "no message came from the shared fan-out")
     }
 
+    /// A leader checkpoints with a conditional append: a stale one is a 409
+    /// naming where the log ends, and a retry from there succeeds.
+    @Test func conditionalAppendRefusesAStaleCheckpoint() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("task/leader")
+        let start = try await client.append(type: "task", payload: "plan", to: namespace, options: .init(ifLastPosition: 0))
+        #expect(start.outcome == "appended" && start.position == 1)
+        try await client.append(type: "progress", payload: "sub-agent 1 done", to: namespace)
+        let stale = try await client.append(type: "checkpoint", payload: "saw 1", to: namespace, options: .init(ifLastPosition: 1))
+        #expect(stale.outcome == "head_moved" && stale.lastPosition == 2 && stale.position == nil)
+        let (status, text) = try await http("POST", relay.url + "/v1/events/task/leader?if_last_position=1", body: #"{"type":"checkpoint"}"#)
+        #expect(status == 409 && text.contains(#""outcome":"head_moved""#))
+        let page = try await client.read(namespace)
+        let fresh = try await client.append(
+            type: "checkpoint", payload: "saw 2", parents: page.events.map(\.event.id), to: namespace,
+            options: .init(ifLastPosition: page.lastPosition))
+        #expect(fresh.outcome == "appended" && fresh.position == 3)
+        #expect(try await http("POST", relay.url + "/v1/events/task/leader?if_last_position=x", body: #"{"type":"c"}"#).0 == 400)
+    }
+
     /// Every bad input is a 4xx naming the field and the reason, and nothing stored changes.
     @Test func badInputIsRefusedWithTheFieldAndNothingChanges() async throws {
         let config = TemporaryDirectory("config")

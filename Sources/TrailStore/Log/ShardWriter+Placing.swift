@@ -54,6 +54,16 @@ extension ShardWriter {
             return AppendResult(id: event.id, outcome: .duplicate(try placement(record)))
         }
         if pending.contains(event.id) { return AppendResult(id: event.id, outcome: .pending) }
+        if let expected = item.expectedLastPosition {
+            // Checked here, in the writer, after every event placed before it: no
+            // other append can slip between the check and the placing.
+            guard namespace.lastPosition == expected else {
+                return AppendResult(id: event.id, outcome: .headMoved(lastPosition: namespace.lastPosition))
+            }
+            for parent in event.parents where try held(parent, group) == nil {
+                throw .invalidEvent("a conditional append's parents must be held; \(parent.short) is not")
+            }
+        }
         if let (origin, originSeq) = item.origin, originSeq <= namespace.vector[origin] ?? 0 {
             // This (origin, originSeq) is taken by a different event: either the origin
             // equivocated, or retention already trimmed it.

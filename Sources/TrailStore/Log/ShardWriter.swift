@@ -20,6 +20,8 @@ final class ShardWriter: @unchecked Sendable {
         let shard: UInt16
         /// nil for an event accepted here; otherwise the origin index and originSeq it carries.
         let origin: (index: UInt32, originSeq: UInt64)?
+        /// A conditional append: the event enters only if the log ends here.
+        var expectedLastPosition: UInt64? = nil
     }
 
     enum Job {
