@@ -7,14 +7,7 @@ extension Store {
     /// Appends one event accepted by this relay (its origin). Returns once the
     /// group holding it has committed with the configured durability.
     public func append(_ event: Event) async throws -> AppendResult {
-        // The common single-event path, without the batch's per-writer split.
-        guard !closed else { throw StoreError.closed }
-        guard mode == .primary else { throw StoreError.readOnly }
-        if event.signature != nil { try await verifySignatures([event]) }
-        try validate(event)
-        let entry = try namespaceRegistry.intern(event.namespace)
-        let item = ShardWriter.Item(event: event, namespace: entry.number, shard: entry.shard, origin: nil)
-        return try await send([item], to: writer(for: Int(entry.shard)))[0]
+        try await appendOne(event, ifLastPosition: nil)
     }
 
     /// Appends `event` only if the namespace's log ends at `lastPosition` (0:
@@ -23,6 +16,11 @@ extension Store {
     /// the actual last position otherwise; a retry of an appended event answers
     /// `duplicate`. Its parents must be held.
     public func append(_ event: Event, ifLastPosition lastPosition: UInt64) async throws -> AppendResult {
+        try await appendOne(event, ifLastPosition: lastPosition)
+    }
+
+    /// The common single-event path, without the batch's per-writer split.
+    func appendOne(_ event: Event, ifLastPosition lastPosition: UInt64?) async throws -> AppendResult {
         guard !closed else { throw StoreError.closed }
         guard mode == .primary else { throw StoreError.readOnly }
         if event.signature != nil { try await verifySignatures([event]) }

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import TrailCore
+import TrailRelay
 import TrailReplication
 import TrailStore
 
@@ -92,13 +93,12 @@ struct Identity: AsyncParsableCommand {
 }
 
 func parseAddress(_ text: String, option: String) throws -> (String, Int) {
-    guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-        throw ValidationError("bad \(option) address \"\(text)\": expected HOST:PORT with a port from 0 to 65535")
+    do {
+        let address = try RelayConfiguration.Address(parsing: text)
+        return (address.host, address.port)
+    } catch {
+        throw ValidationError("bad \(option) address: \(error.reason)")
     }
-    var host = String(text[..<colon])
-    if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-    guard !host.isEmpty else { throw ValidationError("bad \(option) address \"\(text)\": the host is empty") }
-    return (host, port)
 }
 
 func parseKey(_ text: String) throws -> PublicKey {
