@@ -70,6 +70,20 @@ import TrailStore
         await relay.stop()
     }
 
+    /// A connection that never finishes the handshake is closed after the handshake timeout.
+    @Test func aSilentPeerIsCutOffAfterTheHandshakeTimeout() async throws {
+        let relay = try await TestRelay("impatient", allowed: [friend.publicKey], allowAny: false) {
+            $0.handshakeTimeout = .milliseconds(300)
+        }
+        let silent = try await HostilePeer(port: relay.port)
+        let start = ContinuousClock.now
+        _ = try await silent.receiveUntilClosed()
+        let waited = ContinuousClock.now - start
+        #expect(waited >= .milliseconds(250) && waited < .seconds(5), "closed after \(waited)")
+        await silent.close()
+        await relay.stop()
+    }
+
     @Test func framesOutOfTurnEndTheLink() async throws {
         let relay = try await guardedRelay()
         let before = relay.store.vector(of: try Namespace("doc/a"))

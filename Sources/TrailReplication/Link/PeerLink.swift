@@ -74,7 +74,25 @@ final class PeerLink: Sendable {
         let source = FrameSource(inbound.makeAsyncIterator())
         var peer: Frame.Hello?
         do {
-            let hello = try await handshake(source, sender)
+            // A peer that connects and does not finish the handshake in time is cut
+            // off: otherwise a silent connection would hold its slot forever.
+            let timedOut = Mutex(false)
+            let watchdog = Task { [closeTransport, timeout = configuration.handshakeTimeout] in
+                guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                timedOut.withLock { $0 = true }
+                closeTransport()
+            }
+            let hello: Frame.Hello
+            do {
+                hello = try await handshake(source, sender)
+                watchdog.cancel()
+            } catch {
+                watchdog.cancel()
+                if timedOut.withLock({ $0 }) {
+                    throw ProtocolError(.outOfTurn, "no complete handshake within \(configuration.handshakeTimeout)")
+                }
+                throw error
+            }
             peer = hello
             try registry.register(self, peer: hello.relay)
             defer { registry.unregister(self, peer: hello.relay) }
