@@ -101,6 +101,7 @@ public struct Subscription: AsyncSequence, Sendable {
                     try await WebSocketClient.connect(
                         url: url(subscription, relay: relay, cursor: cursor.cursor.withLock { $0 }),
                         configuration: .init(maxFrameSize: 64 << 20, additionalHeaders: headers(client)),
+                        tlsConfiguration: client.tls,
                         logger: client.logger
                     ) { inbound, _, _ in
                         await channel.send(.connected(relay: relay))

@@ -4,6 +4,7 @@ import HummingbirdWSClient
 public import Logging
 import NIOCore
 import NIOHTTP1
+public import NIOSSL
 public import TrailAPI
 public import TrailCore
 
@@ -27,9 +28,15 @@ public final class TrailClient: Sendable {
     let http: HTTPClient
     let logger: Logger
     let requestTimeout: Duration
+    /// For https/wss relays whose certificates chain to roots other than the system's.
+    let tls: TLSConfiguration?
+    let ownsHTTP: Bool
 
+    /// `tlsTrustRoots`: a PEM file of the certificates that verify `https://`
+    /// relays (a private CA); the system's roots otherwise. A client made with
+    /// it owns a connection pool: call `shutdown()` when done.
     public init(
-        relays: [String], token: String? = nil, requestTimeout: Duration = .seconds(30),
+        relays: [String], token: String? = nil, requestTimeout: Duration = .seconds(30), tlsTrustRoots: String? = nil,
         logger: Logger = Logger(label: "trail.client")
     ) {
         precondition(!relays.isEmpty, "a client needs at least one relay")
@@ -37,7 +44,23 @@ public final class TrailClient: Sendable {
         self.token = token
         self.requestTimeout = requestTimeout
         self.logger = logger
-        http = HTTPClient.shared
+        if let tlsTrustRoots {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(tlsTrustRoots)
+            tls.certificateVerification = .noHostnameVerification
+            self.tls = tls
+            http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: .init(tlsConfiguration: tls))
+            ownsHTTP = true
+        } else {
+            tls = nil
+            http = HTTPClient.shared
+            ownsHTTP = false
+        }
+    }
+
+    /// Closes the connection pool of a client made with `tlsTrustRoots`.
+    public func shutdown() async throws {
+        if ownsHTTP { try await http.shutdown() }
     }
 
     // MARK: Appending

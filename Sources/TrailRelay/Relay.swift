@@ -1,7 +1,9 @@
 import Foundation
 public import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import HummingbirdWebSocket
+import NIOSSL
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -38,6 +40,22 @@ public final class Relay: Service, Sendable {
     }
 
     let onListening: @Sendable (Relay) async -> Void
+    /// The certificate and key the client API (and the peer listener) present, if any.
+    let serverTLS: TLSConfiguration?
+
+    /// The client API's scheme: https with a certificate, http without.
+    public var scheme: String { serverTLS == nil ? "http" : "https" }
+
+    static func serverTLS(_ configuration: RelayConfiguration) throws -> TLSConfiguration? {
+        guard let certificate = configuration.tlsCertificate, let key = configuration.tlsKey else { return nil }
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+            let privateKey = try NIOSSLPrivateKey(file: key, format: .pem)
+            return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(privateKey))
+        } catch {
+            throw ConfigurationError(source: "configuration", key: "tls_certificate, tls_key", reason: "cannot load \(certificate) and \(key): \(error)")
+        }
+    }
 
     /// Opens the store in the configured data directory (creating it).
     /// `onListening` is called once the client API and peer listener are bound.
@@ -50,12 +68,20 @@ public final class Relay: Service, Sendable {
         var storeConfiguration = StoreConfiguration(durability: configuration.durability)
         storeConfiguration.limits = EventLimits(payloadBytesMax: configuration.payloadBytesMax)
         storeConfiguration.logger = logger
+        serverTLS = try Self.serverTLS(configuration)
+        var replication = ReplicationConfiguration(
+            allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
+            prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger)
+        if configuration.peerTLS, let serverTLS, let roots = configuration.tlsTrustRoots {
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.trustRoots = .file(roots)
+            // The chain must lead to the trust roots; the peer's identity is its
+            // Ed25519 key, proved inside the TLS session, so host names are not checked.
+            client.certificateVerification = .noHostnameVerification
+            replication.tls = PeerTLS(server: try NIOSSLContext(configuration: serverTLS), client: try NIOSSLContext(configuration: client))
+        }
         store = try Store(directory: configuration.dataDirectory, configuration: storeConfiguration)
-        replicator = Replicator(
-            store: store,
-            configuration: ReplicationConfiguration(
-                allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
-                prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger))
+        replicator = Replicator(store: store, configuration: replication)
         presence = Presence(board: replicator.presence)
         fanouts = Fanouts(store: store, pageSize: configuration.pageEventCountMax)
         metrics = RelayMetrics()
@@ -82,11 +108,11 @@ public final class Relay: Service, Sendable {
                 metadata: ["listen": "\(configuration.listen)"])
         }
         let router = makeRouter()
+        let plain = HTTPServerBuilder.http1WebSocketUpgrade(
+            webSocketRouter: router, configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30))))
         let application = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: router,
-                configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))),
+            server: try serverTLS.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
                 serverName: "trail",

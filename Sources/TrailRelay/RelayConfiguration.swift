@@ -45,6 +45,14 @@ public struct RelayConfiguration: Sendable {
     public var pageEventCountMax = 1000
     /// How long a shutdown waits for requests and subscribers before closing the store.
     public var shutdownGrace: Duration = .seconds(10)
+    /// PEM files: with both, the client API is HTTPS (and WSS) and the peer
+    /// listener, when `peerTLS`, presents this certificate.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    /// PEM file of the certificates that verify peers this relay dials (with `peerTLS`).
+    public var tlsTrustRoots: String?
+    /// TLS on peer links, both ways; needs the certificate, key and trust roots.
+    public var peerTLS = false
 
     public init() {}
 }
@@ -111,7 +119,7 @@ extension RelayConfiguration {
     public static let scalarSettings: [String] = [
         "data", "listen", "peer_listen", "peers", "allow_peers", "allow_any_peer", "prefixes", "durability",
         "log_level", "payload_bytes_max", "request_bytes_max", "connection_count_max", "page_event_count_max",
-        "shutdown_grace_seconds",
+        "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls",
     ]
     static let listSettings: Set<String> = ["peers", "allow_peers", "prefixes"]
 
@@ -138,6 +146,7 @@ extension RelayConfiguration {
             }
             try configuration.set(name, values, source: "flag --\(name.replacingOccurrences(of: "_", with: "-"))")
         }
+        try configuration.validate()
         return configuration
     }
 
@@ -224,12 +233,20 @@ extension RelayConfiguration {
                 keys.append(key)
             }
             allowedPeers = keys
-        case "allow_any_peer":
+        case "allow_any_peer", "peer_tls":
             let value = try one()
             guard let flag = ["true": true, "false": false, "1": true, "0": false][value.lowercased()] else {
                 throw fail("expected true or false, got \"\(value)\"")
             }
-            allowAnyPeer = flag
+            if name == "peer_tls" { peerTLS = flag } else { allowAnyPeer = flag }
+        case "tls_certificate", "tls_key", "tls_trust_roots":
+            let value = try one()
+            guard FileManager.default.isReadableFile(atPath: value) else { throw fail("cannot read the file \"\(value)\"") }
+            switch name {
+            case "tls_certificate": tlsCertificate = value
+            case "tls_key": tlsKey = value
+            default: tlsTrustRoots = value
+            }
         case "prefixes": prefixes = values
         case "durability":
             let value = try one()
@@ -343,6 +360,16 @@ extension RelayConfiguration {
             policies.append(policy)
         }
         return policies
+    }
+
+    /// Settings that are wrong together rather than alone.
+    public func validate() throws(ConfigurationError) {
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw ConfigurationError(source: "configuration", key: "tls_certificate, tls_key", reason: "give both the certificate and its key, or neither")
+        }
+        if peerTLS, tlsCertificate == nil || tlsTrustRoots == nil {
+            throw ConfigurationError(source: "configuration", key: "peer_tls", reason: "needs tls_certificate and tls_key (to serve) and tls_trust_roots (to verify the peers it dials)")
+        }
     }
 
     /// The policy for a namespace: the longest matching prefix, or nil.

@@ -1,4 +1,5 @@
 public import Logging
+public import NIOSSL
 public import TrailCore
 
 /// How a relay replicates: who may connect, what it holds, and the sizes
@@ -23,6 +24,10 @@ public struct ReplicationConfiguration: Sendable {
     public var reconnectDelayMax: Duration
     public var limits: EventLimits
     public var logger: Logger
+    /// TLS on peer links: the listener's context (certificate and key) and the
+    /// dialer's (the roots that verify the peer's certificate). Either may be
+    /// nil (plain TCP). The Ed25519 handshake runs inside TLS either way.
+    public var tls: PeerTLS?
 
     public init(
         allowedPeers: Set<PublicKey> = [],
@@ -56,4 +61,16 @@ public struct ReplicationConfiguration: Sendable {
 /// Whether a namespace is within a list of prefixes (an empty list holds every namespace).
 func holds(_ prefixes: [String], _ namespace: Namespace) -> Bool {
     prefixes.isEmpty || prefixes.contains { namespace.hasPrefix($0) }
+}
+
+/// The TLS contexts of peer links (swift-nio-ssl, BoringSSL).
+public struct PeerTLS: Sendable {
+    /// Presents this relay's certificate to relays that dial it.
+    public var server: NIOSSLContext?
+    /// Verifies the certificate of relays this relay dials.
+    public var client: NIOSSLContext?
+    public init(server: NIOSSLContext?, client: NIOSSLContext?) {
+        self.server = server
+        self.client = client
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 public import TrailCore
 public import TrailStore
@@ -45,12 +46,14 @@ public final class Replicator: Sendable {
     public func listen(host: String, port: Int) async throws -> Int {
         let frameBytesMax = configuration.frameBytesMax
         let limits = configuration.limits
+        let tls = configuration.tls?.server
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.framed(channel, frameBytesMax: frameBytesMax, limits: limits)
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    return try Self.framed(channel, frameBytesMax: frameBytesMax, limits: limits)
                 }
             }
         let bound = server.channel.localAddress?.port ?? port
@@ -95,12 +98,18 @@ public final class Replicator: Sendable {
     func dial(host: String, port: Int) async throws -> NIOAsyncChannel<Frame, Frame> {
         let frameBytesMax = configuration.frameBytesMax
         let limits = configuration.limits
+        let tls = configuration.tls?.client
+        // A name is checked against the certificate; an address literal is not a name.
+        let serverName = host.contains(where: { $0.isLetter }) && !host.contains(":") ? host : nil
         return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try Self.framed(channel, frameBytesMax: frameBytesMax, limits: limits)
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    return try Self.framed(channel, frameBytesMax: frameBytesMax, limits: limits)
                 }
             }
     }

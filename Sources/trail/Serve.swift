@@ -41,6 +41,14 @@ struct Serve: AsyncParsableCommand {
     var durability: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
+    @Option(help: "PEM certificate chain: serve the client API over HTTPS (with --tls-key).")
+    var tlsCertificate: String?
+    @Option(help: "PEM private key of --tls-certificate.")
+    var tlsKey: String?
+    @Option(help: "PEM certificates that verify peers this relay dials (with --peer-tls).")
+    var tlsTrustRoots: String?
+    @Flag(help: "TLS on peer links (needs --tls-certificate, --tls-key, --tls-trust-roots).")
+    var peerTLS = false
 
     func run() async throws {
         var flags = [String: [String]]()
@@ -53,6 +61,10 @@ struct Serve: AsyncParsableCommand {
         if !prefixes.isEmpty { flags["prefixes"] = prefixes }
         if let durability { flags["durability"] = [durability] }
         if let logLevel { flags["log_level"] = [logLevel] }
+        if let tlsCertificate { flags["tls_certificate"] = [tlsCertificate] }
+        if let tlsKey { flags["tls_key"] = [tlsKey] }
+        if let tlsTrustRoots { flags["tls_trust_roots"] = [tlsTrustRoots] }
+        if peerTLS { flags["peer_tls"] = ["true"] }
         let environment = ProcessInfo.processInfo.environment
         let configuration: RelayConfiguration
         do {
@@ -72,7 +84,7 @@ struct Serve: AsyncParsableCommand {
             relay = try Relay(configuration: configuration, logger: logger) { relay in
                 let peers = relay.peerPort.map { " peers on \(configuration.peerListen!.host):\($0)" } ?? ""
                 let address = RelayConfiguration.Address(host: configuration.listen.host, port: relay.httpPort ?? configuration.listen.port)
-                emit("trail serve: relay \(relay.store.relayID.hex) \(relay.store.incarnation) data \(configuration.dataDirectory) listening on http://\(address)\(peers)")
+                emit("trail serve: relay \(relay.store.relayID.hex) \(relay.store.incarnation) data \(configuration.dataDirectory) listening on \(relay.scheme)://\(address)\(peers)")
             }
         } catch {
             throw CLIError("cannot open data directory \(configuration.dataDirectory): \(error)")

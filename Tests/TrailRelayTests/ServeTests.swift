@@ -449,4 +449,39 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(elapsed < .seconds(5), "alice left \(elapsed) after her relay died")
         #expect(try await onB.participants(namespace).map(\.id) == ["bob"])
     }
+
+    /// Two relays with TLS on the client API and on their peer link: an event
+    /// appended over HTTPS to one is read over HTTPS from the other.
+    @Test func relaysFederateOverTLS() async throws {
+        let keys = TemporaryDirectory("tls")
+        try FileManager.default.createDirectory(atPath: keys.path, withIntermediateDirectories: true)
+        let certificate = keys.path + "/cert.pem", key = keys.path + "/key.pem"
+        let (code, _, error) = try await runCommand("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", certificate,
+            "-days", "2", "-subj", "/CN=trail-test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        try #require(code == 0, "openssl could not make a test certificate: \(error)")
+        let tls = ["--tls-certificate", certificate, "--tls-key", key, "--tls-trust-roots", certificate, "--peer-tls", "--allow-any"]
+        let a = try await ServeProcess(tls + ["--peer-listen", "127.0.0.1:0"])
+        defer { Task { await a.stop() } }
+        let peerPort = try #require(a.peerPort)
+        let b = try await ServeProcess(tls + ["--connect", "127.0.0.1:\(peerPort)"])
+        defer { Task { await b.stop() } }
+        #expect(a.url.hasPrefix("https://") && b.url.hasPrefix("https://"))
+        let namespace = try Namespace("secure/doc")
+        let onB = TrailClient(relays: [b.url], tlsTrustRoots: certificate)
+        let onA = TrailClient(relays: [a.url], tlsTrustRoots: certificate)
+        let placed = try await onB.append(type: "note", payload: "over TLS", to: namespace)
+        var seen: [String] = []
+        for _ in 0..<100 where seen.isEmpty {
+            seen = (try? await onA.read(namespace).events.map(\.event.id.hex)) ?? []
+            if seen.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(seen == [placed.id])
+        // A client that does not trust the certificate is refused.
+        let untrusting = TrailClient(relays: [a.url], requestTimeout: .seconds(3))
+        await #expect(throws: (any Error).self) { _ = try await untrusting.status() }
+        try await onA.shutdown()
+        try await onB.shutdown()
+    }
 }
+

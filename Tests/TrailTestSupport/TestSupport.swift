@@ -91,9 +91,9 @@ public final class TrailProcess: Sendable {
         return Int(announcement[announcement.index(after: colon)...].prefix { $0.isNumber })
     }
 
-    /// The client API's base URL (`trail serve`).
+    /// The client API's base URL (`trail serve`), http or https.
     public var url: String? {
-        guard let announcement, let start = announcement.range(of: "http://") else { return nil }
+        guard let announcement, let start = announcement.range(of: "https://") ?? announcement.range(of: "http://") else { return nil }
         return String(announcement[start.lowerBound...].prefix { !$0.isWhitespace })
     }
 
@@ -125,4 +125,17 @@ public func runTrail(_ arguments: [String], input: String? = nil, environment: [
     case .signaled(let signal): code = 128 + signal
     }
     return (code, result.standardOutput, result.standardError)
+}
+
+/// Runs any program and returns (exit code, stdout, stderr).
+public func runCommand(_ path: String, _ arguments: [String]) async throws -> (Int32, String, String) {
+    let result = try await Subprocess.run(
+        .path(FilePath(path)), arguments: Arguments(arguments),
+        input: .none, output: .string(limit: 1 << 20), error: .string(limit: 1 << 20))
+    let code: Int32
+    switch result.terminationStatus {
+    case .exited(let status): code = status
+    case .signaled(let signal): code = 128 + signal
+    }
+    return (code, result.standardOutput ?? "", result.standardError ?? "")
 }
