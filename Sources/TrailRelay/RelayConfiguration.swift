@@ -31,6 +31,8 @@ public struct RelayConfiguration: Sendable {
     public var prefixes: [String] = []
     public var durability: Durability = .buffered
     public var logLevel: Logger.Level = .info
+    /// `text` (swift-log's stream format) or `json` (one object per line).
+    public var logFormat = "text"
     /// Bearer tokens; with none, the client API is open (a loopback development relay).
     public var tokens: [AccessToken] = []
     /// Per-prefix rules; the longest matching prefix applies.
@@ -118,7 +120,7 @@ extension RelayConfiguration {
     /// environment, repeated as flags, arrays in the file.
     public static let scalarSettings: [String] = [
         "data", "listen", "peer_listen", "peers", "allow_peers", "allow_any_peer", "prefixes", "durability",
-        "log_level", "payload_bytes_max", "request_bytes_max", "connection_count_max", "page_event_count_max",
+        "log_level", "log_format", "payload_bytes_max", "request_bytes_max", "connection_count_max", "page_event_count_max",
         "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls",
     ]
     static let listSettings: Set<String> = ["peers", "allow_peers", "prefixes"]
@@ -260,6 +262,10 @@ extension RelayConfiguration {
                 throw fail("expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(value)\"")
             }
             logLevel = level
+        case "log_format":
+            let value = try one()
+            guard ["text", "json"].contains(value) else { throw fail("expected text or json, got \"\(value)\"") }
+            logFormat = value
         case "payload_bytes_max": payloadBytesMax = try integer(0...EventLimits.payloadBytesCeiling)
         case "request_bytes_max": requestBytesMax = try integer(1024...(1 << 30))
         case "connection_count_max": connectionCountMax = try integer(1...1_000_000)

@@ -41,6 +41,8 @@ struct Serve: AsyncParsableCommand {
     var durability: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
+    @Option(help: "text (default) or json: one JSON object per log line, for collectors.")
+    var logFormat: String?
     @Option(help: "PEM certificate chain: serve the client API over HTTPS (with --tls-key).")
     var tlsCertificate: String?
     @Option(help: "PEM private key of --tls-certificate.")
@@ -61,6 +63,7 @@ struct Serve: AsyncParsableCommand {
         if !prefixes.isEmpty { flags["prefixes"] = prefixes }
         if let durability { flags["durability"] = [durability] }
         if let logLevel { flags["log_level"] = [logLevel] }
+        if let logFormat { flags["log_format"] = [logFormat] }
         if let tlsCertificate { flags["tls_certificate"] = [tlsCertificate] }
         if let tlsKey { flags["tls_key"] = [tlsKey] }
         if let tlsTrustRoots { flags["tls_trust_roots"] = [tlsTrustRoots] }
@@ -77,7 +80,9 @@ struct Serve: AsyncParsableCommand {
            configuration.allowedPeers.isEmpty, !configuration.allowAnyPeer {
             throw CLIError("bad configuration: allow_peers: name the peer relays allowed to link (--allow KEY), or set allow_any_peer on a closed test network")
         }
-        var logger = Logger(label: "trail.serve")
+        var logger = configuration.logFormat == "json"
+            ? Logger(label: "trail.serve", factory: { JSONLogHandler(label: $0) })
+            : Logger(label: "trail.serve")
         logger.logLevel = configuration.logLevel
         let relay: Relay
         do {

@@ -267,6 +267,8 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(code != 0 && error.contains("flag --listen") && error.contains("HOST:PORT"))
         (code, _, error) = try await runTrail(["serve"] + data, environment: ["TRAIL_DURABILITY": "fast"])
         #expect(code != 0 && error.contains("TRAIL_DURABILITY") && error.contains("buffered"))
+        (code, _, error) = try await runTrail(["serve", "--log-format", "xml"] + data)
+        #expect(code != 0 && error.contains("log-format") && error.contains("json"))
         (code, _, error) = try await runTrail(["serve", "--peer-listen", "127.0.0.1:0"] + data)
         #expect(code != 0 && error.contains("allow_peers"))
     }
