@@ -121,8 +121,17 @@ final class Fanout: Sendable {
         while !Task.isCancelled {
             let head = state.withLock { $0.head }
             let page: Page
-            do { page = try store.read(namespace, after: .position(relay: store.relayID.fingerprint, position: head), limit: pageSize) } catch {
-                // Trimmed past the head, or the store closed: subscribers fall back to reading the store.
+            do {
+                page = try store.read(namespace, after: .position(relay: store.relayID.fingerprint, position: head), limit: pageSize)
+            } catch StoreError.trimmed(_, let through, _) {
+                // Retention overtook the follower: go on from the trim point. Subscribers
+                // still before it read the store themselves and are told `trimmed`.
+                state.withLock { state in
+                    state.head = max(state.head, through)
+                    state.chunks = []
+                }
+                continue
+            } catch {
                 if !store.isOpen { break }
                 try? await Task.sleep(for: .milliseconds(50))
                 continue

@@ -47,7 +47,7 @@ extension Relay {
             _ = try subscriptionRequest(request)
             return .upgrade([:])
         } onUpgrade: { [self] inbound, outbound, context in
-            let subscription = try subscriptionRequest(context.request)
+            let subscription = try subscriptionRequest(context.request, checkCursor: false)
             await serve(subscription, inbound: inbound, outbound: outbound)
         }
         return router

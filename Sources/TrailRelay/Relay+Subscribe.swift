@@ -19,7 +19,9 @@ extension Relay {
         var participant: String?
     }
 
-    func subscriptionRequest(_ request: Request) throws(APIError) -> SubscriptionRequest {
+    /// `checkCursor` reads one event to refuse a bad cursor before the upgrade;
+    /// the handler after the upgrade skips that read.
+    func subscriptionRequest(_ request: Request, checkCursor: Bool = true) throws(APIError) -> SubscriptionRequest {
         let namespace = try Self.namespace(request, after: "/v1/subscribe/")
         _ = try access.authorize(Self.secret(request), .read, namespace)
         let cursor = try Self.cursor(request)
@@ -33,10 +35,12 @@ extension Relay {
             participant = String(id)
         }
         // A cursor that is trimmed, from another relay, or past the end fails here.
-        do { _ = try store.read(namespace, after: cursor, limit: 1, filter: filter) } catch let error as StoreError {
-            throw APIError(error)
-        } catch {
-            throw APIError(.internalServerError, "internal", "\(error)")
+        if checkCursor {
+            do { _ = try store.read(namespace, after: cursor, limit: 1, filter: filter) } catch let error as StoreError {
+                throw APIError(error)
+            } catch {
+                throw APIError(.internalServerError, "internal", "\(error)")
+            }
         }
         return SubscriptionRequest(namespace: namespace, cursor: cursor, filter: filter, batch: batch, participant: participant)
     }
