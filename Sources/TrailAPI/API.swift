@@ -11,7 +11,7 @@ public import TrailCore
 /// `payload_base64`, `parents`, and for a signed event `author`, `timestamp`
 /// and `signature`), or `encoded`: the canonical encoding of Docs/FORMAT.md in
 /// base64url, signature included. The namespace is the request's.
-public struct EventInput: Codable, Sendable, Equatable {
+public struct EventInput: Encodable, Sendable, Equatable {
     public var type: String?
     public var payload: String?
     public var payloadBase64: String?
@@ -43,37 +43,6 @@ public struct EventInput: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case type, payload, parents, author, timestamp, signature, encoded
         case payloadBase64 = "payload_base64"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        try refuseUnknownKeys(decoder, known: CodingKeys.allCases.map(\.rawValue))
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        type = try container.decodeIfPresent(String.self, forKey: .type)
-        payload = try container.decodeIfPresent(String.self, forKey: .payload)
-        payloadBase64 = try container.decodeIfPresent(String.self, forKey: .payloadBase64)
-        parents = try container.decodeIfPresent([String].self, forKey: .parents)
-        author = try container.decodeIfPresent(String.self, forKey: .author)
-        timestamp = try container.decodeIfPresent(String.self, forKey: .timestamp)
-        signature = try container.decodeIfPresent(String.self, forKey: .signature)
-        encoded = try container.decodeIfPresent(String.self, forKey: .encoded)
-    }
-}
-
-/// Any JSON object key, to list what a body holds.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-/// A misspelt field (`paylod`) is an error naming it, not silently dropped data.
-func refuseUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
-    let container = try decoder.container(keyedBy: AnyKey.self)
-    for key in container.allKeys where !known.contains(key.stringValue) {
-        throw DecodingError.dataCorrupted(.init(
-            codingPath: decoder.codingPath + [key],
-            debugDescription: "unknown field (known: \(known.joined(separator: ", ")))"))
     }
 }
 
@@ -185,22 +154,11 @@ enum Base64Any {
     }
 }
 
-/// A body of `POST /v1/events/{namespace}`: one event, or `{"events": [...]}`.
-public enum AppendBody: Decodable, Sendable {
+/// A body of `POST /v1/events/{namespace}`: one event, or `{"events": [...]}`
+/// (read by `AppendBody.parse`).
+public enum AppendBody: Sendable {
     case one(EventInput)
     case batch([EventInput])
-
-    enum CodingKeys: String, CodingKey { case events }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        if container.contains(.events) {
-            try refuseUnknownKeys(decoder, known: ["events"])
-            self = .batch(try container.decode([EventInput].self, forKey: .events))
-        } else {
-            self = .one(try EventInput(from: decoder))
-        }
-    }
 }
 
 /// Where an appended event stands.

@@ -78,39 +78,3 @@ func jsonResponse(written writer: JSONWriter, status: HTTPResponse.Status = .ok)
     return Response(
         status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
 }
-
-/// Decodes a JSON body, turning the decoder's error into a field path and reason.
-func decodeJSON<T: Decodable>(_ type: T.Type, from buffer: ByteBuffer) throws(APIError) -> T {
-    do {
-        return try JSONDecoder().decode(type, from: Data(buffer.readableBytesView))
-    } catch let error as DecodingError {
-        let (path, reason): ([any CodingKey], String) = switch error {
-        case .typeMismatch(let type, let context): (context.codingPath, "expected \(jsonTypeName(type))")
-        case .valueNotFound(let type, let context): (context.codingPath, "expected \(jsonTypeName(type)), found null")
-        case .keyNotFound(let key, let context): (context.codingPath + [key], "is required")
-        case .dataCorrupted(let context): (context.codingPath, context.debugDescription)
-        @unknown default: ([], "\(error)")
-        }
-        throw APIError(.badRequest, "bad_json", field: path.isEmpty ? "body" : jsonPath(path), reason)
-    } catch {
-        throw APIError(.badRequest, "bad_json", field: "body", "\(error)")
-    }
-}
-
-func jsonPath(_ path: [any CodingKey]) -> String {
-    var text = ""
-    for key in path {
-        if let index = key.intValue { text += "[\(index)]" } else { text += text.isEmpty ? key.stringValue : ".\(key.stringValue)" }
-    }
-    return text
-}
-
-func jsonTypeName(_ type: Any.Type) -> String {
-    switch type {
-    case is String.Type: "a string"
-    case is Bool.Type: "true or false"
-    case is Int.Type, is UInt64.Type, is Double.Type: "a number"
-    case is [Any].Type: "an array"
-    default: "an object"
-    }
-}
