@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TrailReplication", targets: ["TrailReplication"]),
         .library(name: "TrailRelay", targets: ["TrailRelay"]),
         .library(name: "TrailClient", targets: ["TrailClient"]),
+        .library(name: "TrailReplay", targets: ["TrailReplay"]),
         .executable(name: "trail", targets: ["trail"]),
     ],
     dependencies: [
@@ -103,10 +104,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "TrailReplay",
+            dependencies: ["TrailCore", "TrailStore", "TrailAPI", "TrailClient", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -151,6 +156,13 @@ let package = Package(
                 "TrailCore", "TrailAPI", "TrailClient", "TrailTestSupport", "trail",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .testTarget(
+            name: "TrailReplayTests",
+            dependencies: [
+                "TrailCore", "TrailStore", "TrailReplay", "TrailTestSupport", "trail",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),

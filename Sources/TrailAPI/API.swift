@@ -561,6 +561,9 @@ public struct JSONWriter {
         raw("}")
     }
 
+    /// Ends a JSON line.
+    public mutating func newline() { bytes.append(0x0A) }
+
     public mutating func write(_ event: EventOutput) {
         var first = true
         if let author = event.author { key("author", first: &first); string(author) }

@@ -19,7 +19,7 @@ public import TrailCore
 public final class Store: Sendable {
     /// Data directory format written by this build; a directory with another is refused.
     public static let formatVersion: UInt32 = 1
-    static let identityFileName = "relay.key"
+    public static let identityFileName = "relay.key"
     static let databaseDirectoryName = "rocksdb"
 
     public let directory: String

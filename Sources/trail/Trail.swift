@@ -14,7 +14,11 @@ struct Trail: AsyncParsableCommand {
             One process owns a data directory at a time; read, tail and inspect can
             run beside it (they open RocksDB as a secondary).
             """,
-        subcommands: [Append.self, Read.self, Tail.self, Inspect.self, Retain.self, Keygen.self, Identity.self, Peer.self, Serve.self, CrashWriter.self])
+        subcommands: [
+            Append.self, Read.self, Tail.self, Inspect.self, Retain.self, Keygen.self, Identity.self, Peer.self, Serve.self,
+            ReplayCommand.self, VerifyCommand.self, DiffCommand.self, GraphCommand.self, ExportCommand.self, ImportCommand.self,
+            ExploreCommand.self, CrashWriter.self,
+        ])
 }
 
 /// Options shared by every command that opens a data directory.

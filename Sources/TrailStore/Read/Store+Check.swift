@@ -13,12 +13,21 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
         case counts = "event and byte counts"
         case signature = "signature"
         case pending = "pending consistent"
+        case trimPoint = "trim point honoured"
+        case segment = "segment checksum"
     }
 
     public let namespace: Namespace
     public let rule: Rule
     public let position: UInt64?
     public let detail: String
+
+    public init(namespace: Namespace, rule: Rule, position: UInt64?, detail: String) {
+        self.namespace = namespace
+        self.rule = rule
+        self.position = position
+        self.detail = detail
+    }
 
     public var description: String {
         "\(namespace)\(position.map { " @\($0)" } ?? ""): \(rule.rawValue): \(detail)"
@@ -46,6 +55,20 @@ extension Store {
         var lastSeq = [UInt32: UInt64]()
         var count: UInt64 = 0
         var bytes: UInt64 = 0
+        // Signatures are checked in batches on every core.
+        var signed = [(position: UInt64, event: Event)]()
+        func checkSignatures() {
+            for (entry, status) in zip(signed, Event.signatureStatuses(signed.map(\.event))) where status == .invalid || status == .signedWithoutAuthor {
+                report(.signature, entry.position, "event \(entry.event.id.short) signature does not verify")
+            }
+            signed.removeAll(keepingCapacity: true)
+        }
+        // Trimming deletes every position through the trim point.
+        let namespaceStart = Keys.namespacePrefix(shard: state.shard, namespace: state.number)
+        let belowTrim = database.iterator(.log, lower: namespaceStart, upper: lower)
+        if belowTrim.isValid, let position = Keys.position(fromLogKey: belowTrim.key) {
+            report(.trimPoint, position, "position \(position) is still held; the log is trimmed through \(state.trimmedThrough)")
+        }
         while iterator.isValid {
             let position = Keys.position(fromLogKey: iterator.key) ?? 0
             if position != expected { report(.densePositions, position, "expected position \(expected)") }
@@ -67,8 +90,9 @@ extension Store {
             }
             if event.id != record.id { report(.idIsHash, position, "stored id \(record.id.short) but the event hashes to \(event.id.short)") }
             if event.namespace != namespace { report(.idIsHash, position, "event names namespace \(event.namespace)") }
-            if event.signatureStatus == .invalid || event.signatureStatus == .signedWithoutAuthor {
-                report(.signature, position, "event \(event.id.short) signature does not verify")
+            if event.signature != nil {
+                signed.append((position, event))
+                if signed.count >= 4096 { checkSignatures() }
             }
             if let index = try database.get(.ids, Keys.id(record.id)).flatMap({ try? IDRecord.decode($0) }) {
                 if index != IDRecord(namespace: state.number, position: position, origin: record.origin, originSeq: record.originSeq) {
@@ -102,6 +126,7 @@ extension Store {
             iterator.next()
         }
         try iterator.checkError()
+        checkSignatures()
         if expected != state.lastPosition + 1 {
             report(.densePositions, nil, "log ends at \(expected - 1); state says \(state.lastPosition)")
         }

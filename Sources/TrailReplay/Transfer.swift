@@ -1,0 +1,141 @@
+import Foundation
+public import TrailCore
+public import TrailStore
+import TrailAPI
+
+/// Writes logs out as segment files (the replication format) or JSON lines.
+///
+/// Segments go to `DIRECTORY/<namespace, '/' as '%2F'>/<first position, 16 digits>.tseg`,
+/// each at most `segmentEventCountMax` events, so that a directory sorts in
+/// log order and `trail import` or any `SegmentSource` reads it back.
+public struct Exporter: Sendable {
+    public enum Format: String, Sendable, CaseIterable { case segments, jsonl }
+
+    public let source: any LogSource
+    public var selection = EventSelection()
+    public var segmentEventCountMax = 10_000
+
+    public init(source: any LogSource) { self.source = source }
+
+    public struct Summary: Sendable {
+        public var namespaces = 0
+        public var events: UInt64 = 0
+        public var files = 0
+        public var bytes: UInt64 = 0
+
+        public init() {}
+    }
+
+    /// Exports every namespace under `prefix` to `destination` (a directory
+    /// for segments, a file for JSON lines). `progress` gets the events written so far.
+    public func run(prefix: String, format: Format, to destination: String,
+                    progress: (@Sendable (UInt64) -> Void)? = nil) async throws -> Summary {
+        var summary = Summary()
+        let manager = FileManager.default
+        var lines: FileHandle?
+        switch format {
+        case .segments:
+            try manager.createDirectory(atPath: destination, withIntermediateDirectories: true)
+        case .jsonl:
+            guard manager.createFile(atPath: destination, contents: nil) else {
+                throw ReplayError.source(destination, "cannot be created")
+            }
+            lines = FileHandle(forWritingAtPath: destination)
+            summary.files = 1
+        }
+        defer { try? lines?.close() }
+        for log in try await source.namespaces(prefix: prefix) {
+            summary.namespaces += 1
+            let folder = destination + "/" + Self.fileName(log.namespace)
+            if format == .segments { try manager.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            var replay = Replay(source: source, namespace: log.namespace)
+            replay.selection = selection
+            var batch = [StoredEvent]()
+            func flush() throws {
+                guard let first = batch.first else { return }
+                let bytes: [UInt8]
+                switch format {
+                case .segments:
+                    let records = batch.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) }
+                    let segment = try Segment(namespace: log.namespace, firstPosition: first.position, records: records)
+                    bytes = segment.encoded()
+                    let path = folder + "/" + String(repeating: "0", count: max(0, 16 - String(first.position).count)) + "\(first.position).\(SegmentSource.fileExtension)"
+                    guard manager.createFile(atPath: path, contents: Data(bytes)) else { throw ReplayError.source(path, "cannot be written") }
+                    summary.files += 1
+                case .jsonl:
+                    bytes = jsonLines(batch)
+                    try lines!.write(contentsOf: bytes)
+                }
+                summary.bytes += UInt64(bytes.count)
+                summary.events += UInt64(batch.count)
+                progress?(summary.events)
+                batch.removeAll(keepingCapacity: true)
+            }
+            try await replay.run { stored in
+                // A segment carries consecutive originSeqs per origin: a filter that skips some starts a new one.
+                if format == .segments, let last = batch.last(where: { $0.origin == stored.origin }), last.originSeq + 1 != stored.originSeq {
+                    try flush()
+                }
+                batch.append(stored)
+                if batch.count >= segmentEventCountMax { try flush() }
+            }
+            try flush()
+        }
+        return summary
+    }
+
+    /// A namespace as one path component.
+    static func fileName(_ namespace: Namespace) -> String {
+        namespace.name.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "/", with: "%2F")
+    }
+}
+
+/// Applies a log from any source to a store through the same path as
+/// replication (`Store.apply`): ids are hashes of the bytes, signatures are
+/// verified on every core, each event waits in pending until its parents
+/// and origin predecessor are held, and what is already held is a
+/// duplicate. Importing twice changes nothing.
+public struct Importer: Sendable {
+    public let source: any LogSource
+    public let store: Store
+    public var batchEventCountMax = 2000
+
+    public init(source: any LogSource, into store: Store) {
+        self.source = source
+        self.store = store
+    }
+
+    public struct Summary: Sendable, Hashable {
+        public var appended: UInt64 = 0
+        public var duplicates: UInt64 = 0
+        public var pending: UInt64 = 0
+        /// A different event already holds the `(origin, originSeq)`.
+        public var conflicts: UInt64 = 0
+        public var trimmed: UInt64 = 0
+        public var total: UInt64 { appended + duplicates + pending + conflicts + trimmed }
+
+        public init() {}
+    }
+
+    public func run(prefix: String = "", progress: (@Sendable (UInt64) -> Void)? = nil) async throws -> Summary {
+        var summary = Summary()
+        for log in try await source.namespaces(prefix: prefix) {
+            try await source.forEachPage(log.namespace, pageSize: batchEventCountMax) { page in
+                let results = try await store.apply(contentsOf: page.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) })
+                for result in results {
+                    switch result.outcome {
+                    case .appended: summary.appended += 1
+                    case .duplicate: summary.duplicates += 1
+                    case .pending: summary.pending += 1
+                    case .conflict: summary.conflicts += 1
+                    case .trimmed: summary.trimmed += 1
+                    case .headMoved: break
+                    }
+                }
+                progress?(summary.total)
+                return true
+            }
+        }
+        return summary
+    }
+}
