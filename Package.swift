@@ -120,7 +120,7 @@ let package = Package(
         .executableTarget(
             name: "trail-bench",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "CRocksDB", "COpenSSL",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "CRocksDB", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

@@ -48,13 +48,18 @@ public struct Verifier: Sendable {
     public func run(prefix: String = "", progress: (@Sendable (UInt64) -> Void)? = nil) async throws -> VerificationReport {
         var results = [NamespaceVerification]()
         var checked: UInt64 = 0
-        for summary in try await source.namespaces(prefix: prefix) {
-            if let directory = source as? DirectorySource {
-                let violations = try directory.store.check(summary.namespace, violationCountMax: violationCountMax)
-                results.append(NamespaceVerification(namespace: summary.namespace, eventCount: summary.eventCount, violations: violations))
-                checked += summary.eventCount
-                progress?(checked)
-            } else {
+        let summaries = try await source.namespaces(prefix: prefix)
+        if let directory = source as? DirectorySource {
+            // One call: the store checks its id index for all of them in one scan.
+            let found = try directory.store.check(summaries.map(\.namespace), violationCountMax: violationCountMax) {
+                progress?($0)
+            }
+            for summary in summaries {
+                results.append(NamespaceVerification(namespace: summary.namespace, eventCount: summary.eventCount,
+                                                     violations: found[summary.namespace] ?? []))
+            }
+        } else {
+            for summary in summaries {
                 results.append(try await verifyStream(summary) { checked += $0; progress?(checked) })
             }
         }

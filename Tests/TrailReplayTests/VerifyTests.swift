@@ -136,6 +136,18 @@ import TrailReplay
         #expect(report.namespaces[0].eventCount == 4)
     }
 
+    /// The id index is checked by digest; a missing entry sends verify back
+    /// through the log with a lookup per event, which names the event.
+    @Test func aMissingIDIndexEntryIsNamed() async throws {
+        let log = try await AuctionLog()
+        defer { log.store.close() }
+        let batch = WriteBatch()
+        batch.delete(.ids, Keys.id(log.bobBid.id), in: log.store.database)
+        try log.store.database.write(batch, sync: true)
+        let violations = try await Verifier(source: DirectorySource(store: log.store)).run().namespaces[0].violations
+        #expect(violations.contains { $0.rule == .idIndex && $0.position == 3 && $0.detail.contains("missing from the id index") })
+    }
+
     @Test func anEventLeftBelowTheTrimPointIsReported() async throws {
         let log = try await AuctionLog()
         defer { log.store.close() }

@@ -153,6 +153,15 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
             storedID: id, storedNamespace: namespace)
     }
 
+    /// Decodes an event that a store wrote, starting at `offset`, and computes
+    /// its id from the bytes (verification: the caller compares it with the
+    /// id stored beside it). A namespace equal to `storedNamespace` is reused.
+    public init(verifying bytes: [UInt8], offset: Int, namespace: Namespace) throws(DecodeError) {
+        self = try EventCodec.decode(
+            bytes, from: offset, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling),
+            storedID: nil, storedNamespace: namespace)
+    }
+
     /// The same, reading a buffer in place (a RocksDB value during replay).
     public init(stored buffer: UnsafeRawBufferPointer, offset: Int, id: EventID, namespace: Namespace) throws(DecodeError) {
         self = try EventCodec.decode(

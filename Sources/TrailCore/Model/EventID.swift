@@ -64,6 +64,9 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var hex: String { Hex.encode(bytes) }
     public var description: String { hex }
     /// Twelve hex digits: enough to tell events apart in logs and listings.
+    /// The first 8 bytes as a big-endian integer (a hash of the event on its own).
+    public var prefix64: UInt64 { words.0 }
+
     public var short: String { String(hex.prefix(12)) }
 
     public func hash(into hasher: inout Hasher) {

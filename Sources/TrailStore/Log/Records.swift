@@ -101,6 +101,17 @@ struct IDRecord: Equatable {
     }
 }
 
+extension IDRecord {
+    /// Decodes in place; nil when the value is not 24 bytes.
+    init?(decoding bytes: UnsafeRawBufferPointer) {
+        guard bytes.count == 24 else { return nil }
+        self.init(namespace: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
+                  position: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt64.self)),
+                  origin: UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self)),
+                  originSeq: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+    }
+}
+
 /// `pending` value: the same layout as a `log` value; origin index is
 /// `localOrigin` for an event accepted here, which gets its originSeq on entry.
 enum PendingRecord {

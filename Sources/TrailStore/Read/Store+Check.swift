@@ -1,3 +1,5 @@
+import Dispatch
+import Foundation
 public import TrailCore
 
 /// A broken invariant found by `Store.check(_:)`: which rule, where.
@@ -35,103 +37,252 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Store {
-    /// Checks every invariant of one namespace's log by reading it through
-    /// once, in bounded memory (one record and one counter per origin at a
-    /// time). Returns the violations found; an empty array means the log is sound.
+    /// Checks every invariant of one namespace's log (see `check(_:violationCountMax:)` for several).
     public func check(_ namespace: Namespace, violationCountMax: Int = 100) throws -> [Violation] {
-        guard let state = state(of: namespace) else { return [] }
-        var violations = [Violation]()
-        func report(_ rule: Violation.Rule, _ position: UInt64?, _ detail: String) {
-            if violations.count < violationCountMax {
-                violations.append(Violation(namespace: namespace, rule: rule, position: position, detail: detail))
-            }
+        try check([namespace], violationCountMax: violationCountMax)[namespace] ?? []
+    }
+
+    /// Checks every invariant of the namespaces' logs, each read through
+    /// once in key order, in bounded memory, and returns the violations
+    /// found per namespace (an empty array: the log is sound).
+    ///
+    /// Records are decoded, re-hashed and their signatures verified in
+    /// batches on every core. The id index is checked without a lookup per
+    /// event: one scan of it sums a digest of each entry per namespace, and
+    /// each log pass sums the same digest of what the index should hold;
+    /// only when the two disagree is the log read again with a lookup per
+    /// event, to name the entries at fault. A parent is looked up in the
+    /// events the pass saw recently, and in the index only when not there.
+    public func check(
+        _ namespaces: [Namespace], violationCountMax: Int = 100, progress: ((UInt64) -> Void)? = nil
+    ) throws -> [Namespace: [Violation]] {
+        var results = [Namespace: [Violation]]()
+        let states = namespaces.compactMap { namespace in state(of: namespace).map { (namespace, $0) } }
+        for namespace in namespaces where state(of: namespace) == nil { results[namespace] = [] }
+        guard !states.isEmpty else { return results }
+        // The index scan runs beside the log passes: they leave a core idle
+        // while they iterate, and the scan needs only that.
+        let scan = IndexScan(database: database, namespaces: Set(states.map(\.1.number)))
+        let scanner = Thread { scan.run() }
+        scanner.start()
+        // A failing pass still waits for the scan: it reads the store's database.
+        defer { _ = try? scan.wait() }
+        var checked = [(Namespace, NamespaceState, IndexDigest)]()
+        var done: UInt64 = 0
+        for (namespace, state) in states {
+            var pass = LogCheck(store: self, state: state, violationCountMax: violationCountMax)
+            try pass.run { done += $0; progress?(done) }
+            results[namespace] = pass.violations
+            checked.append((namespace, state, pass.digest))
         }
-        let origins = originRegistry.snapshot
+        let digests = try scan.wait()
+        for (namespace, state, digest) in checked where digests[state.number] ?? IndexDigest() != digest {
+            // Somewhere the index and the log disagree: find where, one lookup per event.
+            var pass = LogCheck(store: self, state: state, violationCountMax: violationCountMax)
+            pass.lookUpEveryID = true
+            try pass.run { _ in }
+            let found = pass.violations.filter { $0.rule == .idIndex }
+            results[namespace, default: []] += found.isEmpty
+                ? [Violation(namespace: namespace, rule: .idIndex, position: nil,
+                             detail: "the id index holds \(digests[state.number]?.count ?? 0) entries for this namespace; the log has \(digest.count)")]
+                : found
+        }
+        return results
+    }
+}
+
+/// One scan of the id index on a thread of its own, summing a digest per namespace.
+final class IndexScan: @unchecked Sendable {
+    let database: Database
+    let namespaces: Set<UInt32>
+    // Written by the scanning thread before `done` is signalled, read after.
+    var digests = [UInt32: IndexDigest]()
+    var failure: RocksDBError?
+    let done = DispatchSemaphore(value: 0)
+
+    init(database: Database, namespaces: Set<UInt32>) {
+        self.database = database
+        self.namespaces = namespaces
+    }
+
+    func run() {
+        defer { done.signal() }
+        let iterator = database.iterator(.ids, lower: [UInt8](repeating: 0, count: EventID.byteCount), upper: [UInt8](repeating: 0xFF, count: EventID.byteCount + 1))
+        while iterator.isValid {
+            // Read in place: one scan of every id the store holds.
+            if let head = iterator.keyPrefix64, let record = iterator.withValue({ IDRecord(decoding: $0) }), namespaces.contains(record.namespace) {
+                digests[record.namespace, default: IndexDigest()].add(idPrefix: head, record)
+            }
+            iterator.next()
+        }
+        do { try iterator.checkError() } catch { failure = error }
+    }
+
+    /// Blocks until the scan ends; may be called more than once.
+    func wait() throws -> [UInt32: IndexDigest] {
+        done.wait()
+        done.signal()
+        if let failure { throw failure }
+        return digests
+    }
+}
+
+/// An order-independent sum over id index entries: equal digests mean equal
+/// sets (up to a 2^-64 chance), whichever order they were added in.
+struct IndexDigest: Equatable {
+    var count: UInt64 = 0
+    var sum: UInt64 = 0
+
+    /// `idPrefix`: the id's first 8 bytes, big-endian.
+    mutating func add(idPrefix: UInt64, _ record: IDRecord) {
+        var hash = idPrefix
+        for value in [UInt64(record.namespace), record.position, UInt64(record.origin), record.originSeq] {
+            hash = Self.mix(hash ^ value)
+        }
+        count += 1
+        sum &+= hash
+    }
+
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// One pass over one namespace's log.
+struct LogCheck {
+    let store: Store
+    let state: NamespaceState
+    let violationCountMax: Int
+    /// Look every id up in the index (the slow path, to name faulty entries).
+    var lookUpEveryID = false
+    var violations = [Violation]()
+    var digest = IndexDigest()
+
+    init(store: Store, state: NamespaceState, violationCountMax: Int) {
+        self.store = store
+        self.state = state
+        self.violationCountMax = violationCountMax
+    }
+
+    static let batchCount = 4096
+
+    mutating func report(_ rule: Violation.Rule, _ position: UInt64?, _ detail: String) {
+        if violations.count < violationCountMax {
+            violations.append(Violation(namespace: state.namespace, rule: rule, position: position, detail: detail))
+        }
+    }
+
+    /// A record decoded and checked on a worker thread.
+    struct Decoded {
+        var position: UInt64
+        var record: LogRecord?
+        var event: Event?
+        var error: String?
+        var signature: Event.SignatureStatus = .unsigned
+    }
+
+    mutating func run(progress: (UInt64) -> Void) throws {
+        let database = store.database
+        let origins = store.originRegistry.snapshot
         let lower = Keys.log(shard: state.shard, namespace: state.number, position: state.trimmedThrough + 1)
         // Up to the published end: a group committing meanwhile is not part of this state.
         let upper = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
-        let iterator = database.iterator(.log, lower: lower, upper: upper)
-        var expected = state.trimmedThrough + 1
-        var lastSeq = [UInt32: UInt64]()
-        var count: UInt64 = 0
-        var bytes: UInt64 = 0
-        // Signatures are checked in batches on every core.
-        var signed = [(position: UInt64, event: Event)]()
-        func checkSignatures() {
-            for (entry, status) in zip(signed, Event.signatureStatuses(signed.map(\.event))) where status == .invalid || status == .signedWithoutAuthor {
-                report(.signature, entry.position, "event \(entry.event.id.short) signature does not verify")
-            }
-            signed.removeAll(keepingCapacity: true)
-        }
         // Trimming deletes every position through the trim point.
         let namespaceStart = Keys.namespacePrefix(shard: state.shard, namespace: state.number)
         let belowTrim = database.iterator(.log, lower: namespaceStart, upper: lower)
         if belowTrim.isValid, let position = Keys.position(fromLogKey: belowTrim.key) {
             report(.trimPoint, position, "position \(position) is still held; the log is trimmed through \(state.trimmedThrough)")
         }
-        while iterator.isValid {
-            let position = Keys.position(fromLogKey: iterator.key) ?? 0
-            if position != expected { report(.densePositions, position, "expected position \(expected)") }
-            expected = position + 1
-            count += 1
-            let record: LogRecord
-            let event: Event
-            do {
-                record = try LogRecord.decode(iterator.value)
-                event = try record.verifiedEvent()
-            } catch {
-                report(.idIsHash, position, "record does not decode: \(error)")
-                iterator.next()
-                continue
-            }
-            bytes += UInt64(event.encodedByteCount)
-            if event.timestamp.rawValue > state.timestampMax {
-                report(.counts, position, "timestamp \(event.timestamp) is past the namespace's newest \(HybridTimestamp(rawValue: state.timestampMax))")
-            }
-            if event.id != record.id { report(.idIsHash, position, "stored id \(record.id.short) but the event hashes to \(event.id.short)") }
-            if event.namespace != namespace { report(.idIsHash, position, "event names namespace \(event.namespace)") }
-            if event.signature != nil {
-                signed.append((position, event))
-                if signed.count >= 4096 { checkSignatures() }
-            }
-            if let index = try database.get(.ids, Keys.id(record.id)).flatMap({ try? IDRecord.decode($0) }) {
-                if index != IDRecord(namespace: state.number, position: position, origin: record.origin, originSeq: record.originSeq) {
-                    report(.idIndex, position, "id \(record.id.short) indexed at \(index.position) origin \(index.origin)/\(index.originSeq)")
-                }
-            } else {
-                report(.idIndex, position, "id \(record.id.short) missing from the id index")
-            }
-            if OriginIndex.isCheckpoint(record.originSeq) {
-                let key = Keys.origin(shard: state.shard, namespace: state.number, origin: record.origin, originSeq: record.originSeq)
-                if try database.get(.origins, key) != Keys.positionValue(position) {
-                    report(.originIndex, position, "origin \(record.origin)/\(record.originSeq) not indexed at this position")
-                }
-            }
-            if let previous = lastSeq[record.origin], record.originSeq != previous + 1 {
-                report(.originOrder, position, "originSeq \(record.originSeq) follows \(previous) of the same origin")
-            } else if lastSeq[record.origin] == nil, state.trimmedThrough == 0, record.originSeq != 1 {
-                report(.originOrder, position, "first event of its origin has originSeq \(record.originSeq)")
-            }
-            lastSeq[record.origin] = record.originSeq
-            for parent in event.parents {
-                guard let bytes = try database.get(.ids, Keys.id(parent)), let index = try? IDRecord.decode(bytes) else {
-                    // A parent trimmed away was before this event; one never held is a violation.
-                    if state.trimmedThrough == 0 { report(.causalParents, position, "parent \(parent.short) is not held") }
+        let iterator = database.iterator(.log, lower: lower, upper: upper)
+        var expected = state.trimmedThrough + 1
+        var lastSeq = [UInt32: UInt64]()
+        var count: UInt64 = 0
+        var bytes: UInt64 = 0
+        // Ids seen lately, in two generations: most parents are recent.
+        var recent = [EventID: UInt64](), older = [EventID: UInt64]()
+        var raw = [(position: UInt64, value: [UInt8])]()
+        raw.reserveCapacity(Self.batchCount)
+        func flush(_ check: inout LogCheck) throws {
+            let batch = Self.decode(raw, namespace: check.state.namespace)
+            raw.removeAll(keepingCapacity: true)
+            for item in batch {
+                let position = item.position
+                if position != expected { check.report(.densePositions, position, "expected position \(expected)") }
+                expected = position + 1
+                count += 1
+                guard let record = item.record, let event = item.event else {
+                    check.report(.idIsHash, position, "record does not decode: \(item.error ?? "")")
                     continue
                 }
-                if index.namespace == state.number, index.position >= position {
-                    report(.causalParents, position, "parent \(parent.short) is at later position \(index.position)")
+                bytes += UInt64(event.encodedByteCount)
+                if event.timestamp.rawValue > check.state.timestampMax {
+                    check.report(.counts, position, "timestamp \(event.timestamp) is past the namespace's newest \(HybridTimestamp(rawValue: check.state.timestampMax))")
+                }
+                if event.id != record.id { check.report(.idIsHash, position, "stored id \(record.id.short) but the event hashes to \(event.id.short)") }
+                if event.namespace != check.state.namespace { check.report(.idIsHash, position, "event names namespace \(event.namespace)") }
+                if item.signature == .invalid || item.signature == .signedWithoutAuthor {
+                    check.report(.signature, position, "event \(event.id.short) signature does not verify")
+                }
+                let indexed = IDRecord(namespace: check.state.number, position: position, origin: record.origin, originSeq: record.originSeq)
+                check.digest.add(idPrefix: record.id.prefix64, indexed)
+                if check.lookUpEveryID {
+                    if let index = try database.get(.ids, Keys.id(record.id)).flatMap({ try? IDRecord.decode($0) }) {
+                        if index != indexed {
+                            check.report(.idIndex, position, "id \(record.id.short) indexed at \(index.position) origin \(index.origin)/\(index.originSeq)")
+                        }
+                    } else {
+                        check.report(.idIndex, position, "id \(record.id.short) missing from the id index")
+                    }
+                }
+                if OriginIndex.isCheckpoint(record.originSeq) {
+                    let key = Keys.origin(shard: check.state.shard, namespace: check.state.number, origin: record.origin, originSeq: record.originSeq)
+                    if try database.get(.origins, key) != Keys.positionValue(position) {
+                        check.report(.originIndex, position, "origin \(record.origin)/\(record.originSeq) not indexed at this position")
+                    }
+                }
+                if let previous = lastSeq[record.origin], record.originSeq != previous + 1 {
+                    check.report(.originOrder, position, "originSeq \(record.originSeq) follows \(previous) of the same origin")
+                } else if lastSeq[record.origin] == nil, check.state.trimmedThrough == 0, record.originSeq != 1 {
+                    check.report(.originOrder, position, "first event of its origin has originSeq \(record.originSeq)")
+                }
+                lastSeq[record.origin] = record.originSeq
+                for parent in event.parents {
+                    if let at = recent[parent] ?? older[parent] {
+                        if at >= position { check.report(.causalParents, position, "parent \(parent.short) is at later position \(at)") }
+                        continue
+                    }
+                    guard let bytes = try database.get(.ids, Keys.id(parent)), let index = try? IDRecord.decode(bytes) else {
+                        // A parent trimmed away was before this event; one never held is a violation.
+                        if check.state.trimmedThrough == 0 { check.report(.causalParents, position, "parent \(parent.short) is not held") }
+                        continue
+                    }
+                    if index.namespace == check.state.number, index.position >= position {
+                        check.report(.causalParents, position, "parent \(parent.short) is at later position \(index.position)")
+                    }
+                }
+                recent[record.id] = position
+                if recent.count >= 1 << 16 {
+                    older = recent
+                    recent.removeAll(keepingCapacity: true)
                 }
             }
+            progress(UInt64(batch.count))
+        }
+        while iterator.isValid {
+            raw.append((iterator.keySuffix64 ?? 0, iterator.value))
+            if raw.count >= Self.batchCount { try flush(&self) }
             iterator.next()
         }
         try iterator.checkError()
-        checkSignatures()
+        try flush(&self)
         if expected != state.lastPosition + 1 {
             report(.densePositions, nil, "log ends at \(expected - 1); state says \(state.lastPosition)")
         }
         // Nothing may sit past the published end except a group committing right now.
-        let beyond = database.iterator(.log, lower: upper, upper: Keys.successor(of: Keys.namespacePrefix(shard: state.shard, namespace: state.number)))
+        let beyond = database.iterator(.log, lower: upper, upper: Keys.successor(of: namespaceStart))
         if beyond.isValid, let position = Keys.position(fromLogKey: beyond.key), position != state.lastPosition + 1 {
             report(.densePositions, position, "the log holds position \(position) past its end \(state.lastPosition)")
         }
@@ -144,11 +295,27 @@ extension Store {
         if count != state.eventCount || bytes != state.byteCount {
             report(.counts, nil, "log holds \(count) events, \(bytes) bytes; state says \(state.eventCount), \(state.byteCount)")
         }
-        for event in try pending(in: namespace) {
+        for event in try store.pending(in: state.namespace) {
             if try database.get(.ids, Keys.id(event.id)) != nil {
                 report(.pending, nil, "event \(event.id.short) is both pending and in the log")
             }
         }
-        return violations
+    }
+
+    /// Decodes, re-hashes and verifies a batch of records on every core.
+    static func decode(_ raw: [(position: UInt64, value: [UInt8])], namespace: Namespace) -> [Decoded] {
+        Parallel.map(raw.count) { index in
+            var item = Decoded(position: raw[index].position)
+            do {
+                let record = try LogRecord.decode(raw[index].value)
+                let event = try Event(verifying: record.bytes, offset: LogRecord.headerByteCount, namespace: namespace)
+                item.record = record
+                item.event = event
+                if event.signature != nil { item.signature = event.signatureStatus }
+            } catch {
+                item.error = "\(error)"
+            }
+            return item
+        }
     }
 }

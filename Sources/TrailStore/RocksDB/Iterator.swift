@@ -9,9 +9,11 @@ final class Iterator {
     private let lower: UnsafeMutableBufferPointer<CChar>
     private let upper: UnsafeMutableBufferPointer<CChar>
 
-    init(db: OpaquePointer, family: OpaquePointer, lower: [UInt8], upper: [UInt8]) {
+    /// `totalOrder`: iterate a prefix-hashed family (`ids`) across prefixes, in key order.
+    init(db: OpaquePointer, family: OpaquePointer, lower: [UInt8], upper: [UInt8], totalOrder: Bool = false) {
         readOptions = rocksdb_readoptions_create()
         rocksdb_readoptions_set_verify_checksums(readOptions, 1)
+        if totalOrder { rocksdb_readoptions_set_total_order_seek(readOptions, 1) }
         self.lower = .allocate(capacity: max(lower.count, 1))
         self.upper = .allocate(capacity: max(upper.count, 1))
         for (index, byte) in lower.enumerated() { self.lower[index] = CChar(bitPattern: byte) }
@@ -51,6 +53,13 @@ final class Iterator {
         var length = 0
         guard let pointer = rocksdb_iter_key(handle, &length), length >= 8 else { return nil }
         return UInt64(bigEndian: UnsafeRawPointer(pointer).loadUnaligned(fromByteOffset: length - 8, as: UInt64.self))
+    }
+
+    /// The big-endian integer in the first 8 bytes of the key (an id's head), read without copying.
+    var keyPrefix64: UInt64? {
+        var length = 0
+        guard let pointer = rocksdb_iter_key(handle, &length), length >= 8 else { return nil }
+        return UInt64(bigEndian: UnsafeRawPointer(pointer).loadUnaligned(as: UInt64.self))
     }
 
     var value: [UInt8] {
