@@ -37,7 +37,13 @@ public struct NamespaceDifference: Sendable {
     public let commonCount: Int
 
     public var vectorOrder: VersionVector.Order { vectorA.compare(vectorB) }
-    public var isSame: Bool { onlyInA.isEmpty && onlyInB.isEmpty && conflicts.isEmpty && disagreements.isEmpty }
+    /// Identical: the same events in the same order.
+    public var isSame: Bool { isConverged && disagreements.isEmpty }
+    /// The same events, no conflicts, and any order disagreement only between
+    /// concurrent events (which relays may legitimately order differently).
+    public var isConverged: Bool {
+        onlyInA.isEmpty && onlyInB.isEmpty && conflicts.isEmpty && disagreements.allSatisfy(\.concurrent)
+    }
 }
 
 /// Compares two logs (relays, data directories, exports): first their
