@@ -9,6 +9,7 @@ public final class DirectorySource: LogSource {
     let ownsStore: Bool
 
     public var name: String { store.directory }
+    public var relayFingerprint: UInt64? { store.relayID.fingerprint }
 
     /// Reads a store the caller opened (and closes).
     public init(store: Store) {

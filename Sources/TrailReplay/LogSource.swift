@@ -33,9 +33,15 @@ public protocol LogSource: Sendable {
     func events(_ namespace: Namespace, after position: UInt64, limit: Int) async throws -> [StoredEvent]
     /// Releases what the source holds open.
     func close() async
+    /// The fingerprint of the relay whose positions this source reads, when
+    /// it is one relay's log (a data directory, a relay): a fast cursor from
+    /// another relay names positions of another log and is refused.
+    var relayFingerprint: UInt64? { get }
 }
 
 extension LogSource {
+    public var relayFingerprint: UInt64? { nil }
+
     public func summary(of namespace: Namespace) async throws -> LogSummary? {
         try await namespaces(prefix: namespace.name).first { $0.namespace == namespace }
     }

@@ -10,6 +10,7 @@ public final class RelaySource: LogSource {
     public let name: String
     let client: TrailClient
     let relay: RelayID
+    public var relayFingerprint: UInt64? { relay.fingerprint }
 
     /// A relay that does not answer within `requestTimeout` is reported unreachable
     /// (the HTTP client retries a refused connection until then).

@@ -65,6 +65,9 @@ public struct Replay: Sendable {
     public func run(_ body: (StoredEvent) async throws -> Void) async throws -> Int {
         guard try await source.summary(of: namespace) != nil else { throw ReplayError.noSuchNamespace(source.name, namespace) }
         if let speed, !(speed > 0 && speed.isFinite) { throw ReplayError.invalid("speed must be a positive number, not \(speed)") }
+        if case .position(let relay, _) = selection.cursor, let mine = source.relayFingerprint, relay != mine {
+            throw ReplayError.invalid("the cursor is a position on relay \(String(relay, radix: 16)); \(source.name) is relay \(String(mine, radix: 16)): resume with a portable cursor")
+        }
         var count = 0
         var previous: HybridTimestamp?
         let clock = ContinuousClock()

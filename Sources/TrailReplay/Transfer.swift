@@ -37,6 +37,8 @@ public struct Exporter: Sendable {
         case .segments:
             try manager.createDirectory(atPath: destination, withIntermediateDirectories: true)
         case .jsonl:
+            let parent = (destination as NSString).deletingLastPathComponent
+            if !parent.isEmpty { try? manager.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             guard manager.createFile(atPath: destination, contents: nil) else {
                 throw ReplayError.source(destination, "cannot be created")
             }

@@ -96,3 +96,43 @@ import TrailStore
         #expect(dot.contains(String(log.close.id.hex.prefix(8))))
     }
 }
+
+/// The tools against a running `trail serve`: the relay's log over its API is
+/// the log in its directory.
+@Suite struct LiveRelaySourceTests {
+    @Test func aRelayReadsLikeItsDirectory() async throws {
+        let log = try await AuctionLog()
+        log.store.close()
+        let process = try await TrailProcess(["serve", "--data", log.directory.path, "--listen", "127.0.0.1:0"], waitForListening: true)
+        let url = try #require(process.url)
+        let relay = try await RelaySource(url: url)
+        let replayed = try await readAll(relay)
+        #expect(replayed.map(\.id) == log.events.map(\.id))
+        #expect(replayed.map(\.position) == [1, 2, 3, 4, 5])
+        let report = try await Verifier(source: relay).run()
+        #expect(report.isSound, "\(report.namespaces.flatMap(\.violations))")
+        // The same relay's fast cursor resumes; a cursor of another relay is refused.
+        var replay = Replay(source: relay, namespace: AuctionLog.namespace)
+        let fingerprint = try #require(relay.relayFingerprint)
+        replay.selection.cursor = .position(relay: fingerprint, position: 3)
+        var after = [UInt64]()
+        try await replay.run { after.append($0.position) }
+        #expect(after == [4, 5])
+        replay.selection.cursor = .position(relay: fingerprint ^ 1, position: 3)
+        await #expect(throws: ReplayError.self) { try await replay.run { _ in } }
+        await relay.close()
+        // The command line against the URL: replay piped to a command, and diff against an export.
+        let piped = try await runTrail(["replay", "auction/t1", "--from", url, "--exec", "grep -c '\"type\":\"bid\"' > /dev/null"])
+        #expect(piped.0 == 0, "\(piped)")
+        let failing = try await runTrail(["replay", "auction/t1", "--from", url, "--exec", "exit 3"])
+        #expect(failing.0 == 3)
+        let exports = TemporaryDirectory("live-export")
+        try FileManager.default.createDirectory(atPath: exports.path, withIntermediateDirectories: true)
+        let exported = try await runTrail(["export", "--from", url, "--out", exports.path + "/log.jsonl"])
+        #expect(exported.0 == 0, "\(exported)")
+        let diff = try await runTrail(["diff", url, exports.path + "/log.jsonl"])
+        #expect(diff.0 == 0, "\(diff)")
+        #expect(diff.1.contains("the same events in the same order"), "\(diff)")
+        _ = await process.signal(.terminate)
+    }
+}
