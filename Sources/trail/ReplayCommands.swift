@@ -350,6 +350,9 @@ struct ExportCommand: AsyncParsableCommand {
     @Option(help: "Events per segment file.")
     var segmentEvents = 10_000
 
+    @Flag(help: "Print the summary as one JSON line.")
+    var json = false
+
     func validate() throws {
         guard (1...1_000_000).contains(segmentEvents) else { throw ValidationError("--segment-events is \(segmentEvents); it must be within 1...1000000") }
     }
@@ -372,7 +375,12 @@ struct ExportCommand: AsyncParsableCommand {
         progress.finish()
         await log.close()
         let seconds = max(Date().timeIntervalSince(started), 0.001)
-        print("exported \(summary.events) events of \(summary.namespaces) namespaces to \(out): \(summary.files) files, \(summary.bytes) bytes, \(Int(Double(summary.events) / seconds)) events/s")
+        if json {
+            print(JSONLine.encode(["out": out, "events": summary.events, "namespaces": summary.namespaces, "files": summary.files,
+                                   "bytes": summary.bytes, "eventsPerSecond": Int(Double(summary.events) / seconds)]))
+        } else {
+            print("exported \(summary.events) events of \(summary.namespaces) namespaces to \(out): \(summary.files) files, \(summary.bytes) bytes, \(Int(Double(summary.events) / seconds)) events/s")
+        }
     }
 }
 
@@ -396,6 +404,9 @@ struct ImportCommand: AsyncParsableCommand {
 
     @Option(help: "Only namespaces under this prefix.")
     var prefix = ""
+
+    @Flag(help: "Print the summary as one JSON line.")
+    var json = false
 
     func run() async throws {
         let store = try self.store.open()
@@ -422,8 +433,14 @@ struct ImportCommand: AsyncParsableCommand {
         }
         let waiting = try store.namespaces(prefix: prefix).reduce(0) { $0 + $1.pendingCount }
         let seconds = max(Date().timeIntervalSince(started), 0.001)
-        print("imported \(total.total) events into \(store.directory): \(total.appended) appended, \(total.duplicates) already held, "
+        if json {
+            print(JSONLine.encode(["data": store.directory, "events": total.total, "appended": total.appended, "duplicates": total.duplicates,
+                                   "pending": waiting, "conflicts": total.conflicts, "trimmed": total.trimmed,
+                                   "eventsPerSecond": Int(Double(total.total) / seconds)]))
+        } else {
+            print("imported \(total.total) events into \(store.directory): \(total.appended) appended, \(total.duplicates) already held, "
             + "\(waiting) pending (waiting for parents), \(total.conflicts) conflicts, \(total.trimmed) trimmed; \(Int(Double(total.total) / seconds)) events/s")
+        }
         if total.conflicts > 0 { throw ExitCode(2) }
     }
 }

@@ -131,3 +131,32 @@ enum Folds {
         #expect(again.ordersTried == report.ordersTried && again.finding?.order == finding.order)
     }
 }
+
+@Suite struct GraphTests {
+    /// A chain of ten edits by one author collapses into one box between the
+    /// events around it; with collapsing off, every event is drawn.
+    @Test func longRunsCollapseAndConcurrentEventsShareARow() async throws {
+        let directory = TemporaryDirectory("graph")
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        let namespace = try Namespace("doc/graph")
+        func event(_ type: String, _ index: UInt64, _ parents: [EventID]) throws -> Event {
+            try Event(namespace: namespace, timestamp: HybridTimestamp(physicalMilliseconds: index, logical: 0), parents: parents,
+                      type: type, payload: Array("\(type) \(index)".utf8))
+        }
+        let root = try event("open", 0, [])
+        var chain = [Event]()
+        for index in 1...10 { chain.append(try event("edit", UInt64(index), [chain.last?.id ?? root.id])) }
+        let side = try event("comment", 11, [root.id])
+        let close = try event("close", 12, [chain.last!.id, side.id])
+        _ = try await store.append(contentsOf: [root] + chain + [side, close])
+        let events = try await Explorer.window(of: DirectorySource(store: store), namespace: namespace)
+        let dot = Graph(events: events).dot(title: "doc")
+        #expect(dot.contains("10 × edit\\n@2…@11"), "\(dot)")
+        #expect(dot.components(separatedBy: "[label=").count - 1 == 4)  // open, the run, comment, close
+        #expect(dot.contains("{ rank=same; e1; e11; }"))                 // the run's head beside the comment
+        var expanded = Graph(events: events)
+        expanded.collapse = false
+        #expect(expanded.dot(title: "doc").components(separatedBy: "[label=").count - 1 == 13)
+    }
+}
