@@ -17,6 +17,8 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
         case pending = "pending consistent"
         case trimPoint = "trim point honoured"
         case segment = "segment checksum"
+        /// RocksDB refused to read stored bytes (a block checksum, an I/O error).
+        case storage = "storage readable"
     }
 
     public let namespace: Namespace
@@ -75,7 +77,15 @@ extension Store {
             results[namespace] = pass.violations
             checked.append((namespace, state, pass.digest))
         }
-        let digests = try scan.wait()
+        let digests: [UInt32: IndexDigest]
+        do { digests = try scan.wait() } catch {
+            // An unreadable id index: reported against each namespace; the logs were still checked.
+            for (namespace, _, _) in checked {
+                results[namespace, default: []].append(Violation(namespace: namespace, rule: .storage, position: nil,
+                                                                 detail: "the id index cannot be read: \(error)"))
+            }
+            return results
+        }
         for (namespace, state, digest) in checked where digests[state.number] ?? IndexDigest() != digest {
             // Somewhere the index and the log disagree: find where, one lookup per event.
             var pass = LogCheck(store: self, state: state, violationCountMax: violationCountMax)
@@ -276,8 +286,15 @@ struct LogCheck {
             if raw.count >= Self.batchCount { try flush(&self) }
             iterator.next()
         }
-        try iterator.checkError()
+        let unreadable: RocksDBError?
+        do { try iterator.checkError(); unreadable = nil } catch { unreadable = error }
         try flush(&self)
+        if let unreadable {
+            // The rest of the log cannot be read: say where it stops; the
+            // checks that need all of it would only repeat that.
+            report(.storage, expected, "the log cannot be read from position \(expected) on: \(unreadable)")
+            return
+        }
         if expected != state.lastPosition + 1 {
             report(.densePositions, nil, "log ends at \(expected - 1); state says \(state.lastPosition)")
         }
