@@ -111,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI", "TrailClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -588,3 +588,12 @@ public struct JSONWriter {
         raw("}")
     }
 }
+
+/// `GET` / `PUT /v1/admin/blocked-peers`: the peer relays this relay refuses
+/// links with (an operator's partition). `PUT` replaces the set; `[]` heals.
+public struct BlockedPeersBody: Codable, Sendable, Equatable {
+    /// Relay keys, hex.
+    public var relays: [String]
+
+    public init(relays: [String]) { self.relays = relays }
+}

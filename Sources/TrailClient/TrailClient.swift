@@ -178,6 +178,27 @@ public final class TrailClient: Sendable {
         try Self.decode(RelayStatusOutput.self, try await request(.GET, "/v1/status"))
     }
 
+    /// The status of one relay of the list.
+    public func statusOf(_ relay: String) async throws -> RelayStatusOutput {
+        try Self.decode(RelayStatusOutput.self, try await request(.GET, "/v1/status", only: relay))
+    }
+
+    // MARK: Operating
+
+    /// The peer relays that `relay` (default: the first that answers) refuses links with.
+    public func blockedPeers(on relay: String? = nil) async throws -> [RelayID] {
+        let answer = try await request(.GET, "/v1/admin/blocked-peers", only: relay)
+        return try Self.decode(BlockedPeersBody.self, answer).relays.map { try PublicKey(hex: $0) }
+    }
+
+    /// Replaces the peers `relay` refuses links with (an operator's
+    /// partition; `[]` heals). Needs an operator token on a relay with tokens.
+    public func setBlockedPeers(_ peers: [RelayID], on relay: String? = nil) async throws {
+        let body = try JSONEncoder().encode(BlockedPeersBody(relays: peers.map(\.hex)))
+        let answer = try await request(.PUT, "/v1/admin/blocked-peers", body: ByteBuffer(bytes: body), contentType: "application/json", only: relay)
+        _ = try Self.decode(BlockedPeersBody.self, answer)
+    }
+
     // MARK: HTTP
 
     struct Answer {

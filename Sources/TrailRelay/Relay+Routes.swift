@@ -35,6 +35,11 @@ extension Relay {
         router.get("/v1/namespaces/**") { [self] request, _ in try namespaceStatus(request) }
         router.post("/v1/events/**") { [self] request, _ in try await append(request) }
         router.get("/v1/events/**") { [self] request, _ in try read(request) }
+        router.get("/v1/admin/blocked-peers") { [self] request, _ in
+            try authorizeAdmin(request)
+            return jsonResponse(blockedPeers())
+        }
+        router.put("/v1/admin/blocked-peers") { [self] request, _ in jsonResponse(try await setBlockedPeers(request)) }
         router.get("/v1/participants/**") { [self] request, _ in
             let namespace = try Self.namespace(request, after: "/v1/participants/")
             _ = try access.authorize(Self.secret(request), .read, namespace)
@@ -192,6 +197,7 @@ struct ErrorMiddleware: RouterMiddleware {
     static func allowedMethods(_ path: String) -> [String]? {
         switch path {
         case "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/namespaces": return ["GET"]
+        case "/v1/admin/blocked-peers": return ["GET", "PUT"]
         case _ where path.hasPrefix("/v1/events/"): return ["GET", "POST"]
         case _ where path.hasPrefix("/v1/namespaces/"), _ where path.hasPrefix("/v1/participants/"),
              _ where path.hasPrefix("/v1/subscribe/"): return ["GET"]

@@ -160,6 +160,23 @@ public final class Replicator: Sendable {
         for link in registry.all { link.closeTransport() }
     }
 
+    // MARK: Partitions
+
+    /// Peers this relay refuses links with, as an operator's partition: their
+    /// links close now, and their handshakes (either direction) are refused
+    /// until they leave the set. Dialing goes on with backoff, so a link
+    /// comes back within `reconnectDelayMax` of being unblocked.
+    public var blockedPeers: Set<RelayID> {
+        get { registry.blocked.withLock { $0 } }
+        set {
+            registry.blocked.withLock { $0 = newValue }
+            for link in registry.all {
+                if let peer = link.status.withLock({ $0?.peer }), newValue.contains(peer) { link.closeTransport() }
+            }
+            logger.notice("blocked peers set", metadata: ["peers": "\(newValue.map { String($0.hex.prefix(16)) }.sorted())"])
+        }
+    }
+
     // MARK: Lifecycle
 
     private func spawn(_ body: @escaping @Sendable () async -> Void) {

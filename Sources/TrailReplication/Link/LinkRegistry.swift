@@ -6,6 +6,8 @@ import TrailCore
 /// key, so they agree without another round trip.
 final class LinkRegistry: Sendable {
     private let links = Mutex<[PublicKey: PeerLink]>([:])
+    /// Peers an operator cut off (a partition): refused at the handshake.
+    let blocked = Mutex<Set<PublicKey>>([])
     let me: PublicKey
 
     init(me: PublicKey) { self.me = me }
@@ -34,4 +36,6 @@ final class LinkRegistry: Sendable {
     }
 
     var all: [PeerLink] { links.withLock { Array($0.values) } }
+
+    func isBlocked(_ peer: PublicKey) -> Bool { blocked.withLock { $0.contains(peer) } }
 }

@@ -133,6 +133,9 @@ final class PeerLink: Sendable {
         guard configuration.allowAnyPeer || configuration.allowedPeers.contains(hello.relay) else {
             throw ProtocolError(.notAllowed, "relay \(hello.relay.hex) is not on this relay's allowlist")
         }
+        guard !registry.isBlocked(hello.relay) else {
+            throw ProtocolError(.notAllowed, "relay \(hello.relay.hex) is blocked by this relay's operator (a partition)")
+        }
         try await sender.send(.proof(store.identity.sign(Frame.proofMessage(nonce: hello.nonce, signer: me, verifier: hello.relay))))
         guard case .proof(let signature) = try await expectFrame(source, "PROOF") else {
             throw ProtocolError(.outOfTurn, "expected PROOF after HELLO")
