@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "TrailRelay", targets: ["TrailRelay"]),
         .library(name: "TrailClient", targets: ["TrailClient"]),
         .library(name: "TrailReplay", targets: ["TrailReplay"]),
+        .library(name: "TrailWorkloads", targets: ["TrailWorkloads"]),
         .executable(name: "trail", targets: ["trail"]),
     ],
     dependencies: [
@@ -108,6 +109,11 @@ let package = Package(
             name: "TrailReplay",
             dependencies: ["TrailCore", "TrailStore", "TrailAPI", "TrailClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
+        .target(
+            name: "TrailWorkloads",
+            dependencies: ["TrailCore", "TrailAPI", "TrailClient", .product(name: "Logging", package: "swift-log")],
+            exclude: ["Auction/README.md", "Document/README.md", "Reputation/README.md", "Task/README.md"],
+            swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
@@ -163,6 +169,13 @@ let package = Package(
             name: "TrailReplayTests",
             dependencies: [
                 "TrailCore", "TrailStore", "TrailReplay", "TrailTestSupport", "trail",
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        .testTarget(
+            name: "TrailWorkloadsTests",
+            dependencies: [
+                "TrailCore", "TrailStore", "TrailReplay", "TrailWorkloads", "TrailTestSupport", "trail",
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
