@@ -111,13 +111,16 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "TrailWorkloads",
-            dependencies: ["TrailCore", "TrailAPI", "TrailClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "TrailCore", "TrailAPI", "TrailClient",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             exclude: ["Auction/README.md", "Document/README.md", "Reputation/README.md", "Task/README.md"],
             swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI", "TrailClient",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI", "TrailClient", "TrailWorkloads",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

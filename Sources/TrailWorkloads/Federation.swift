@@ -99,3 +99,8 @@ public struct WorkloadReport: Sendable, CustomStringConvertible {
         return "\(workload): \(agents) agents, \(events) events — \(marks)" + (notes.isEmpty ? "" : " (\(notes.joined(separator: "; ")))")
     }
 }
+
+extension Duration {
+    /// Whole milliseconds, for reports.
+    public var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+}

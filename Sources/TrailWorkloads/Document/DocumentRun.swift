@@ -47,6 +47,6 @@ public struct DocumentRun: Sendable {
         return WorkloadReport(
             workload: "shared document", agents: agents, events: events.count,
             checks: [("same text on every relay", Set(texts).count == 1 && texts[0].hasPrefix("Notes:"))],
-            notes: ["converged \(converged) after the last edit", "\(texts[0].count) characters"])
+            notes: ["relays converged \(converged.milliseconds) ms after the last edit", "\(texts[0].count) characters of text"])
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+import Histogram
+public import TrailClient
+public import TrailCore
+
+/// Direct messaging, the smallest scale: conversations of a few agents, one
+/// namespace each, each agent on its own relay. Every message is read by
+/// every other participant through a subscription on *its* relay, so the
+/// delay measured is cross-relay delivery: append on one relay, replication,
+/// fan-out on another.
+public struct MessagingRun: Sendable {
+    public let federation: Federation
+    public var conversations = 2
+    public var agentsPerConversation = 3
+    public var messagesPerAgent = 20
+
+    public init(federation: Federation) { self.federation = federation }
+
+    public func run() async throws -> (WorkloadReport, latencyMilliseconds: (p50: Double, p99: Double)) {
+        let histogram = HistogramBox()
+        var delivered = 0
+        var expected = 0
+        let prefix = "chat/direct-\(UInt32.random(in: 0...UInt32.max))"
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for conversation in 0..<conversations {
+                let namespace = try Namespace("\(prefix)/\(conversation)")
+                let agents = agentsPerConversation
+                expected += agents * (agents - 1) * messagesPerAgent
+                for agent in 0..<agents {
+                    let client = federation.client(conversation + agent)
+                    // Each agent listens for the others' messages…
+                    group.addTask {
+                        var seen = 0
+                        let want = (agents - 1) * messagesPerAgent
+                        let deadline = ContinuousClock.now + .seconds(60)
+                        for try await update in client.subscribe(namespace, participant: "agent-\(agent)") {
+                            guard case .event(let received) = update, received.event.type == "msg",
+                                  String(decoding: received.event.payload, as: UTF8.self).hasPrefix("agent-\(agent):") == false else { continue }
+                            let sent = received.event.timestamp.physicalMilliseconds
+                            histogram.record(Date().timeIntervalSince1970 * 1000 - Double(sent))
+                            seen += 1
+                            if seen >= want || ContinuousClock.now > deadline { break }
+                        }
+                        return seen
+                    }
+                    // …and says its own.
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(300))
+                        for index in 0..<messagesPerAgent {
+                            let message = try Federation.event(namespace, type: "msg", payload: "agent-\(agent): message \(index)")
+                            _ = try await client.append(message)
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        return 0
+                    }
+                }
+            }
+            for try await count in group { delivered += count }
+        }
+        let (p50, p99) = histogram.percentiles
+        return (WorkloadReport(
+            workload: "direct messaging", agents: conversations * agentsPerConversation, events: conversations * agentsPerConversation * messagesPerAgent,
+            checks: [("every message reached every other participant", delivered == expected)],
+            notes: [String(format: "cross-relay delivery p50 %.1f ms, p99 %.1f ms", p50, p99)]), (p50, p99))
+    }
+}
+
+/// Latencies from many tasks into one HDR histogram.
+final class HistogramBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000, numberOfSignificantValueDigits: .three)
+
+    func record(_ milliseconds: Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        histogram.record(UInt64(max(0, milliseconds * 10)))  // tenths of a millisecond
+    }
+
+    var percentiles: (Double, Double) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (Double(histogram.valueAtPercentile(50)) / 10, Double(histogram.valueAtPercentile(99)) / 10)
+    }
+}
