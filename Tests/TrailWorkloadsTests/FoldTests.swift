@@ -56,6 +56,15 @@ import TrailWorkloads
         #expect(later.failed == [tieWinner] && later.assignee == next && later.delivered)
         let report = try await explore([task] + bids + [tick, deliver]) { AuctionOutcome(events: $0).summary }
         #expect(report.finding == nil && report.ordersTried > 20)
+        // The order-dependent variant (the first counted bid in arrival order wins) is caught, and the pair named.
+        let firstBid: ([Event]) -> String = { events in
+            let outcome = AuctionOutcome(events: events)
+            let counted = Set(outcome.ranking.map(\.id))
+            return events.first { counted.contains($0.id) }?.author?.hex ?? "none"
+        }
+        let caught = try await explore([task] + bids, seed: 3, firstBid)
+        let pair = try #require(caught.finding)
+        #expect(Set([pair.first.event.type, pair.second.event.type]) == ["bid"])
     }
 
     @Test func reputationIsIntegerDecayedAndOrderFree() async throws {
