@@ -54,7 +54,12 @@ struct Demo: AsyncParsableCommand {
             reports.append(("100+ agents", auctionReport))
             print("   \(auctionReport)")
 
-            print("\n4. federation: a shared document across a partition of relay 1 from relays 2 and 3, then heal")
+            print("\n4. leader and subagents: the leader is killed mid-task; another takes the lease and resumes")
+            let task = try await TaskRun(federation: Federation(urls: urls)).run { print("   … \($0)") }
+            reports.append(("federation, leader", task))
+            print("   \(task)")
+
+            print("\n5. federation: a shared document across a partition of relay 1 from relays 2 and 3, then heal")
             var shared = DocumentRun(federation: Federation(urls: urls))
             shared.agents = 12
             shared.editsPerAgent = 8

@@ -42,6 +42,13 @@ import TrailWorkloads
         }
     }
 
+    @Test func aKilledLeaderIsReplacedAndTheTaskFinishesOnce() async throws {
+        try await withCluster { federation, _ in
+            let report = try await TaskRun(federation: federation).run()
+            #expect(report.passed, "\(report)")
+        }
+    }
+
     @Test func sharedDocumentConvergesAcrossAPartition() async throws {
         try await withCluster { federation, directory in
             var run = DocumentRun(federation: federation)
