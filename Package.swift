@@ -129,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "trail-bench",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "CRocksDB", "COpenSSL",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "TrailWorkloads", "CRocksDB", "COpenSSL",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),

@@ -30,16 +30,20 @@ func storeReplaySeconds(_ directory: String, namespace: Namespace) async throws 
     let store = try Store(directory: directory, mode: .secondary)
     defer { store.close() }
     var read = 0
-    let elapsed = try await seconds {
-        var cursor: Cursor?
-        while true {
-            let page = try store.read(namespace, after: cursor, limit: 10_000)
-            read += page.events.count
-            cursor = page.cursor
-            if page.isAtEnd { break }
-        }
-    }
+    let elapsed = try await seconds { read = try readEveryPage(store, namespace) }
     return (elapsed, read)
+}
+
+/// Reads the namespace's whole log page by page; returns how many events.
+func readEveryPage(_ store: Store, _ namespace: Namespace) throws -> Int {
+    var read = 0
+    var cursor: Cursor?
+    while true {
+        let page = try store.read(namespace, after: cursor, limit: 10_000)
+        read += page.events.count
+        cursor = page.cursor
+        if page.isAtEnd { return read }
+    }
 }
 
 /// `trail verify` of a data directory, in this process.

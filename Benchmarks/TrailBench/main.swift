@@ -5,7 +5,7 @@ import TrailStore
 
 // Trail's benchmarks. Each prints Trail's figure, a baseline measured in the
 // same run on the same machine, and the ratio. Run in release:
-//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push|verify|verify-signed|transfer|http|bulk|fanout] [--quick]
+//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push|verify|verify-signed|transfer|http|bulk|fanout|scale] [--quick]
 // The relay benchmarks (http, bulk, fanout) run the release `trail` beside it: build `--product trail` too.
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -182,15 +182,7 @@ if wanted("replay") {
 
         store = try Store(directory: directory)
         var read = 0
-        trailBest = min(trailBest, try await seconds {
-            var cursor: Cursor?
-            while true {
-                let page = try store.read(namespace, after: cursor, limit: 10_000)
-                read += page.events.count
-                cursor = page.cursor
-                if page.isAtEnd { break }
-            }
-        })
+        trailBest = min(trailBest, try await seconds { read = try readEveryPage(store, namespace) })
         store.close()
         precondition(read == total, "replay read \(read) of \(total)")
     }
@@ -358,6 +350,7 @@ if wanted("rss") {
 
 try await replicationBenchmarks()
 try await replayBenchmarks()
+try await scaleBenchmark()
 try await relayBenchmarks()
 
 print("\n| benchmark | Trail | baseline | ratio | goal |\n|---|---:|---:|---:|---|")

@@ -455,7 +455,7 @@ struct ExploreCommand: AsyncParsableCommand {
             closest first, then random linear extensions of happens-before from --seed. The same
             seed repeats the same search. Exit status: 0 no order changed the outcome, 2 one did.
             Example:
-              trail explore auction/task-7 --from Examples/auction/relay-a --exec 'python3 Examples/auction/winner.py'
+              trail explore auction/task-7 --from Examples/auction/relay-a --type task --type bid --exec Examples/auction/winner.sh
             """)
 
     @Argument(help: "Namespace to explore.")

@@ -1,0 +1,172 @@
+import Foundation
+import Histogram
+import TrailClient
+import TrailCore
+import TrailWorkloads
+
+/// The federation at scale: 1000 agents over 10 relays (`trail cluster up 10`,
+/// release processes on loopback). Agents talk in conversations of 10, one
+/// namespace each, the members of a conversation spread over the relays; each
+/// agent subscribes on its own relay and posts at a fixed pace. Random
+/// partitions cut the federation during the run; after the last heal the
+/// relays must converge. Cross-relay delivery is measured at each receiver
+/// against the event's own timestamp (one machine, one clock).
+@MainActor func scaleBenchmark() async throws {
+    guard wanted("scale") && !selected.isEmpty else { return }
+    let relays = quick ? 4 : 10
+    let agents = quick ? 200 : 1000
+    let perConversation = 10
+    let seconds = quick ? 15 : 30
+    // Each agent posts once per interval: 1000 agents at 2 s is 500 events/s offered.
+    let intervalMilliseconds = Int(ProcessInfo.processInfo.environment["TRAIL_SCALE_INTERVAL_MS"] ?? "") ?? 2000
+    let base = 9100
+    let directory = scratch + "/scale"
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("trail").path
+    let topology = ProcessInfo.processInfo.environment["TRAIL_SCALE_TOPOLOGY"] ?? "mesh"
+    _ = try run(binary, ["cluster", "up", String(relays), "--dir", directory, "--base-port", String(base), "--topology", topology])
+    defer { _ = try? run(binary, ["cluster", "down", "--dir", directory, "--purge"]) }
+    let urls = (0..<relays).map { "http://127.0.0.1:\(base + $0)" }
+    let clients = urls.map { TrailClient(relays: [$0], requestTimeout: .seconds(30)) }
+    let latencies = Latencies(), steady = Latencies()
+    let cuts = Cuts()
+    let conversations = agents / perConversation
+    let prefix = "scale/run-\(UInt32.random(in: 0...UInt32.max))"
+    let started = ContinuousClock.now
+    let window = Window()
+    let accepted = Counter(), delivered = Counter(), connected = Counter()
+
+    // Partitions: every few seconds a random third of the relays is cut off for 2 s.
+    let partitions = Task {
+        var generator = SystemRandomNumberGenerator()
+        var count = 0
+        let stopAt = try await window.end(after: seconds)
+        while ContinuousClock.now < stopAt - .seconds(4) {
+            try await Task.sleep(for: .seconds(3))
+            let cut = Array((1...relays).shuffled(using: &generator).prefix(max(1, relays / 3)))
+            let rest = (1...relays).filter { !cut.contains($0) }
+            cuts.begin()
+            _ = try run(binary, ["cluster", "partition", cut.map(String.init).joined(separator: ","), rest.map(String.init).joined(separator: ","), "--dir", directory])
+            try await Task.sleep(for: .seconds(2))
+            _ = try run(binary, ["cluster", "heal", "--dir", directory])
+            cuts.end()
+            count += 1
+        }
+        return count
+    }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for agent in 0..<agents {
+            let conversation = agent % conversations
+            let member = agent / conversations
+            let client = clients[(conversation + member) % relays]
+            let namespace = try Namespace("\(prefix)/c\(conversation)")
+            group.addTask {
+                for try await update in client.subscribe(namespace, participant: "agent-\(agent)") {
+                    if let end = window.endIfOpen(after: seconds), ContinuousClock.now > end + .seconds(20) { break }
+                    if case .connected = update, connected.increment() == agents { window.open() }
+                    guard case .event(let received) = update, received.event.type == "msg",
+                          received.origin.hex != "", !String(decoding: received.event.payload, as: UTF8.self).hasPrefix("a\(agent) ") else { continue }
+                    let latency = Date().timeIntervalSince1970 * 1000 - Double(received.event.timestamp.physicalMilliseconds)
+                    latencies.record(latency)
+                    // Messages sent while no partition was in effect (nor healing, 3 s after): steady state.
+                    if !cuts.covers(received.event.timestamp.physicalMilliseconds) { steady.record(latency) }
+                    delivered.add(1)
+                }
+            }
+            group.addTask {
+                // Messages count from when every subscription is open: a backlog is not a delivery delay.
+                let stopAt = try await window.end(after: seconds)
+                try await Task.sleep(for: .milliseconds(Int.random(in: 0..<intervalMilliseconds)))
+                var index = 0
+                while ContinuousClock.now < stopAt {
+                    let message = try Federation.event(namespace, type: "msg", payload: "a\(agent) m\(index)")
+                    if (try? await client.append(message)) != nil { accepted.add(1) }
+                    index += 1
+                    try await Task.sleep(for: .milliseconds(intervalMilliseconds))
+                }
+            }
+        }
+        // The writers end at stopAt; the subscribers end 20 s later or when cancelled below.
+        let stopAt = try await window.end(after: seconds)
+        let subscribedSeconds = Double((window.endIfOpen(after: 0)! - started).components.seconds)
+        try await Task.sleep(until: stopAt + .seconds(1))
+        let partitionCount = try await partitions.value
+        let healed = ContinuousClock.now
+        let namespaces = try (0..<conversations).map { try Namespace("\(prefix)/c\($0)") }
+        let converge = try await Federation(urls: urls).converge(namespaces, timeout: .seconds(120))
+        let convergeSeconds = Double(converge.milliseconds) / 1000
+        try await Task.sleep(for: .seconds(2))
+        group.cancelAll()
+        var rss = [Double]()
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: directory + "/cluster.json"))) as? [String: Any]
+        for relay in (manifest?["relays"] as? [[String: Any]]) ?? [] {
+            if let pid = relay["pid"] as? Int, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
+               let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") {
+                rss.append(kilobytes / 1024)
+            }
+        }
+        let (p50, p95, p99) = latencies.percentiles
+        let (s50, s95, s99) = steady.percentiles
+        let rate = Double(accepted.value) / Double(seconds)
+        print(String(format: "scale: %d agents over %d relays (%@), %d conversations, %d s, one post per agent every %d ms, %d partitions",
+                     agents, relays, topology as NSString, conversations, seconds, intervalMilliseconds, partitionCount))
+        print(String(format: "  all %d subscriptions open after %.1f s", agents, subscribedSeconds))
+        print(String(format: "  accepted %d events (%.0f ev/s), delivered %d cross-agent messages", accepted.value, rate, delivered.value))
+        _ = healed
+        print(String(format: "  cross-relay delivery, all messages: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", p50, p95, p99))
+        print(String(format: "  cross-relay delivery, sent outside partitions: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", s50, s95, s99))
+        print(String(format: "  converged %.2f s after the last heal", convergeSeconds))
+        print(String(format: "  RSS per relay: min %.0f MiB, max %.0f MiB", rss.min() ?? 0, rss.max() ?? 0))
+        report(Row(name: "federation \(agents) agents / \(relays) relays: delivery p99", trail: s99, baseline: 3000,
+                   baselineName: "reference p95 (3 s)", unit: "ms  ", goal: "p99 < 1000 ms (outside partitions)"))
+        report(Row(name: "  the same, messages sent during partitions", trail: p99, baseline: 3000,
+                   baselineName: "reference p95 (3 s)", unit: "ms  ", goal: "report"))
+    }
+}
+
+/// A count shared by many tasks.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add(_ n: Int) { lock.withLock { count += n } }
+    /// Adds one; returns the new count.
+    func increment() -> Int { lock.withLock { count += 1; return count } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// The measured window: it opens when every subscription is up.
+final class Window: @unchecked Sendable {
+    private let lock = NSLock()
+    private var opened: ContinuousClock.Instant?
+    func open() { lock.withLock { if opened == nil { opened = .now } } }
+    func endIfOpen(after seconds: Int) -> ContinuousClock.Instant? { lock.withLock { opened.map { $0 + .seconds(seconds) } } }
+    /// Waits (at most two minutes) for the window to open; returns when it closes.
+    func end(after seconds: Int) async throws -> ContinuousClock.Instant {
+        let give = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < give {
+            if let end = endIfOpen(after: seconds) { return end }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BenchError("the subscriptions did not all open within two minutes")
+    }
+}
+
+/// Delivery latencies (ms) from many tasks, into one HDR histogram.
+final class Latencies: @unchecked Sendable {
+    private let lock = NSLock()
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000, numberOfSignificantValueDigits: .three)
+    func record(_ milliseconds: Double) { lock.withLock { histogram.record(UInt64(max(0, milliseconds))) } }
+    var percentiles: (Double, Double, Double) {
+        lock.withLock { (Double(histogram.valueAtPercentile(50)), Double(histogram.valueAtPercentile(95)), Double(histogram.valueAtPercentile(99))) }
+    }
+}
+
+/// When partitions were in effect (ms since the epoch), to tell steady-state deliveries from delayed ones.
+final class Cuts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var spans = [(UInt64, UInt64)]()
+    static var now: UInt64 { UInt64(Date().timeIntervalSince1970 * 1000) }
+    func begin() { lock.withLock { spans.append((Self.now, .max)) } }
+    func end() { lock.withLock { if let last = spans.indices.last { spans[last].1 = Self.now + 3000 } } }
+    func covers(_ milliseconds: UInt64) -> Bool { lock.withLock { spans.contains { $0.0 <= milliseconds && milliseconds <= $0.1 } } }
+}
