@@ -112,31 +112,17 @@ extension Store {
         }
     }
 
-    /// Signed events in a batch are verified in parallel chunks, one per core:
+    /// Signed events in a batch are verified on every core (`Event.signatureStatuses`):
     /// Ed25519 verification (about 130 µs each here) would otherwise hold a
     /// large batch to one core.
     func verifySignatures(_ events: [Event]) async throws {
         let signed = events.filter { $0.signature != nil }
-        guard !signed.isEmpty else { return }
-        func check(_ event: Event) throws {
-            switch event.signatureStatus {
-            case .unsigned, .valid: break
+        for (event, status) in zip(signed, Event.signatureStatuses(signed)) {
+            switch status {
+            case .unsigned, .valid: continue
             case .invalid: throw StoreError.invalidEvent("event \(event.id.short) signature does not verify against its author")
             case .signedWithoutAuthor: throw StoreError.invalidEvent("event \(event.id.short) is signed but names no author")
             }
-        }
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        guard signed.count >= 2 * cores else {
-            try signed.forEach(check)
-            return
-        }
-        let chunk = (signed.count + cores - 1) / cores
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for start in stride(from: 0, to: signed.count, by: chunk) {
-                let slice = signed[start..<min(start + chunk, signed.count)]
-                group.addTask { try slice.forEach(check) }
-            }
-            try await group.waitForAll()
         }
     }
 }
