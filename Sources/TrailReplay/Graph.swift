@@ -20,14 +20,28 @@ public struct Graph: Sendable {
         self.events = events
     }
 
-    public func dot(title: String) -> String {
+    /// Each event with its parents inside the window and its causal depth
+    /// there (the longest chain of parents before it): events of equal depth
+    /// are not ordered by any edge of the window.
+    public var nodes: [(event: StoredEvent, parents: [EventID], depth: Int)] {
         var index = [EventID: Int]()
         for (offset, stored) in events.enumerated() { index[stored.id] = offset }
-        let parents = events.map { $0.event.parents.compactMap { index[$0] } }
+        var depth = [Int](repeating: 0, count: events.count)
+        return events.enumerated().map { offset, stored in
+            let parents = stored.event.parents.filter { index[$0] != nil }
+            depth[offset] = parents.map { depth[index[$0]!] + 1 }.max() ?? 0
+            return (stored, parents, depth[offset])
+        }
+    }
+
+    public func dot(title: String) -> String {
+        let nodes = self.nodes
+        var index = [EventID: Int]()
+        for (offset, stored) in events.enumerated() { index[stored.id] = offset }
+        let parents = nodes.map { $0.parents.map { index[$0]! } }
+        let depth = nodes.map(\.depth)
         var children = [[Int]](repeating: [], count: events.count)
         for (child, list) in parents.enumerated() { for parent in list { children[parent].append(child) } }
-        var depth = [Int](repeating: 0, count: events.count)
-        for i in events.indices { depth[i] = parents[i].map { depth[$0] + 1 }.max() ?? 0 }
 
         // Runs: i continues the run of its only parent p when p has only i as child and both look alike.
         var head = Array(events.indices)

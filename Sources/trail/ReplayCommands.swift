@@ -278,6 +278,9 @@ struct GraphCommand: AsyncParsableCommand {
     @Option(help: "Write here: .dot, or .svg/.png rendered with Graphviz `dot`. Default: DOT on standard output.")
     var out: String?
 
+    @Flag(help: "Print the graph as JSON lines instead of DOT: each event with its parents in the window and its causal depth.")
+    var json = false
+
     func validate() throws {
         guard (1...100_000).contains(limit) else { throw ValidationError("--limit is \(limit); it must be within 1...100000") }
         if let out, !([".dot", ".gv", ".svg", ".png"].contains { out.hasSuffix($0) }) {
@@ -294,6 +297,15 @@ struct GraphCommand: AsyncParsableCommand {
             throw CLIError("\(error)")
         }
         await log.close()
+        if json {
+            for node in Graph(events: events).nodes {
+                var object: [String: Any] = ["id": node.event.id.hex, "position": node.event.position, "type": node.event.event.type,
+                                             "parents": node.parents.map(\.hex), "depth": node.depth]
+                if let author = node.event.event.author { object["author"] = author.hex }
+                print(JSONLine.encode(object))
+            }
+            return
+        }
         var graph = Graph(events: events)
         graph.collapse = !noCollapse
         let dot = graph.dot(title: namespace.name)
