@@ -11,7 +11,7 @@ public struct AuctionRun: Sendable {
     public var name = "auction/task-\(UInt32.random(in: 0...UInt32.max))"
     /// Bidding stays open this long after the task is posted.
     public var biddingMilliseconds: UInt64 = 4000
-    public var deliverWithinMilliseconds: UInt64 = 4000
+    public var deliverWithinMilliseconds: UInt64 = 8000
 
     public init(federation: Federation) { self.federation = federation }
 
