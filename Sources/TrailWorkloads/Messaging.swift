@@ -20,6 +20,8 @@ public struct MessagingRun: Sendable {
         let histogram = HistogramBox()
         var delivered = 0
         var expected = 0
+        // Subscribers stay until the participant lists were checked on every relay.
+        let listed = Flag()
         let prefix = "chat/direct-\(UInt32.random(in: 0...UInt32.max))"
         try await withThrowingTaskGroup(of: Int.self) { group in
             for conversation in 0..<conversations {
@@ -41,6 +43,7 @@ public struct MessagingRun: Sendable {
                             seen += 1
                             if seen >= want || ContinuousClock.now > deadline { break }
                         }
+                        while !listed.isSet, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
                         return seen
                     }
                     // …and says its own.
@@ -55,12 +58,32 @@ public struct MessagingRun: Sendable {
                     }
                 }
             }
+            // Every relay lists every participant of a conversation, wherever each is connected.
+            let first = try Namespace("\(prefix)/0")
+            let agents = agentsPerConversation
+            group.addTask {
+                defer { listed.set() }
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline {
+                    var complete = true
+                    for relay in federation.urls.indices {
+                        let ids = Set((try? await federation.client(relay).participants(first))?.map(\.id) ?? [])
+                        if ids.count < agents { complete = false }
+                    }
+                    if complete { listed.found() ; return 0 }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                return 0
+            }
             for try await count in group { delivered += count }
         }
         let (p50, p99) = histogram.percentiles
         return (WorkloadReport(
             workload: "direct messaging", agents: conversations * agentsPerConversation, events: conversations * agentsPerConversation * messagesPerAgent,
-            checks: [("every message reached every other participant", delivered == expected)],
+            checks: [
+                ("every message reached every other participant", delivered == expected),
+                ("every relay lists every participant of a conversation", listed.wasFound),
+            ],
             notes: [String(format: "cross-relay delivery p50 %.1f ms, p99 %.1f ms", p50, p99)]), (p50, p99))
     }
 }
@@ -81,4 +104,15 @@ final class HistogramBox: @unchecked Sendable {
         defer { lock.unlock() }
         return (Double(histogram.valueAtPercentile(50)) / 10, Double(histogram.valueAtPercentile(99)) / 10)
     }
+}
+
+/// A one-way switch shared by tasks.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var state = false
+    private var success = false
+    func set() { lock.withLock { state = true } }
+    func found() { lock.withLock { success = true } }
+    var isSet: Bool { lock.withLock { state } }
+    var wasFound: Bool { lock.withLock { success } }
 }
