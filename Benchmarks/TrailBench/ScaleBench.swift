@@ -1,5 +1,4 @@
 import Foundation
-import Histogram
 import TrailClient
 import TrailCore
 import TrailWorkloads
@@ -27,7 +26,7 @@ import TrailWorkloads
     defer { _ = try? run(binary, ["cluster", "down", "--dir", directory, "--purge"]) }
     let urls = (0..<relays).map { "http://127.0.0.1:\(base + $0)" }
     let clients = urls.map { TrailClient(relays: [$0], requestTimeout: .seconds(30)) }
-    let latencies = Latencies(), steady = Latencies()
+    let latencies = LatencyHistogram(), steady = LatencyHistogram()
     let cuts = Cuts()
     let conversations = agents / perConversation
     let prefix = "scale/run-\(UInt32.random(in: 0...UInt32.max))"
@@ -105,8 +104,8 @@ import TrailWorkloads
                 rss.append(kilobytes / 1024)
             }
         }
-        let (p50, p95, p99) = latencies.percentiles
-        let (s50, s95, s99) = steady.percentiles
+        let (p50, p95, p99) = (latencies.value(at: 50), latencies.value(at: 95), latencies.value(at: 99))
+        let (s50, s95, s99) = (steady.value(at: 50), steady.value(at: 95), steady.value(at: 99))
         let rate = Double(accepted.value) / Double(seconds)
         print(String(format: "scale: %d agents over %d relays (%@), %d conversations, %d s, one post per agent every %d ms, %d partitions",
                      agents, relays, topology as NSString, conversations, seconds, intervalMilliseconds, partitionCount))
@@ -148,16 +147,6 @@ final class Window: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BenchError("the subscriptions did not all open within two minutes")
-    }
-}
-
-/// Delivery latencies (ms) from many tasks, into one HDR histogram.
-final class Latencies: @unchecked Sendable {
-    private let lock = NSLock()
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000, numberOfSignificantValueDigits: .three)
-    func record(_ milliseconds: Double) { lock.withLock { histogram.record(UInt64(max(0, milliseconds))) } }
-    var percentiles: (Double, Double, Double) {
-        lock.withLock { (Double(histogram.valueAtPercentile(50)), Double(histogram.valueAtPercentile(95)), Double(histogram.valueAtPercentile(99))) }
     }
 }
 

@@ -17,7 +17,7 @@ public struct MessagingRun: Sendable {
     public init(federation: Federation) { self.federation = federation }
 
     public func run() async throws -> (WorkloadReport, latencyMilliseconds: (p50: Double, p99: Double)) {
-        let histogram = HistogramBox()
+        let histogram = LatencyHistogram()
         var delivered = 0
         var expected = 0
         // Subscribers stay until the participant lists were checked on every relay.
@@ -77,7 +77,7 @@ public struct MessagingRun: Sendable {
             }
             for try await count in group { delivered += count }
         }
-        let (p50, p99) = histogram.percentiles
+        let (p50, p99) = (histogram.value(at: 50), histogram.value(at: 99))
         return (WorkloadReport(
             workload: "direct messaging", agents: conversations * agentsPerConversation, events: conversations * agentsPerConversation * messagesPerAgent,
             checks: [
@@ -88,21 +88,20 @@ public struct MessagingRun: Sendable {
     }
 }
 
-/// Latencies from many tasks into one HDR histogram.
-final class HistogramBox: @unchecked Sendable {
+/// Latencies (milliseconds, to a tenth) from many tasks into one HDR histogram.
+public final class LatencyHistogram: @unchecked Sendable {
     private let lock = NSLock()
-    private var histogram = Histogram<UInt64>(highestTrackableValue: 600_000, numberOfSignificantValueDigits: .three)
+    private var histogram = Histogram<UInt64>(highestTrackableValue: 6_000_000, numberOfSignificantValueDigits: .three)
 
-    func record(_ milliseconds: Double) {
-        lock.lock()
-        defer { lock.unlock() }
-        histogram.record(UInt64(max(0, milliseconds * 10)))  // tenths of a millisecond
+    public init() {}
+
+    public func record(_ milliseconds: Double) {
+        lock.withLock { histogram.record(UInt64(max(0, milliseconds * 10))) }
     }
 
-    var percentiles: (Double, Double) {
-        lock.lock()
-        defer { lock.unlock() }
-        return (Double(histogram.valueAtPercentile(50)) / 10, Double(histogram.valueAtPercentile(99)) / 10)
+    /// The latency at `percentile` (0…100), in milliseconds.
+    public func value(at percentile: Double) -> Double {
+        lock.withLock { Double(histogram.valueAtPercentile(percentile)) / 10 }
     }
 }
 

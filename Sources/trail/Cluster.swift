@@ -45,6 +45,12 @@ struct ClusterManifest: Codable {
         var peer: String
         var key: String
         var log: String
+
+        /// The recorded pid is still this relay (not a process that reused the number).
+        var isRunning: Bool {
+            guard kill(pid, 0) == 0, let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            return command.contains("serve") && command.contains(data)
+        }
     }
 
     var topology: String
@@ -97,7 +103,7 @@ struct ClusterUp: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if let existing = try? cluster.load(), existing.relays.contains(where: { kill($0.pid, 0) == 0 }) {
+        if let existing = try? cluster.load(), existing.relays.contains(where: \.isRunning) {
             throw CLIError("a cluster is already running in \(cluster.directory): `trail cluster down` first")
         }
         try FileManager.default.createDirectory(atPath: cluster.directory, withIntermediateDirectories: true)
@@ -145,7 +151,7 @@ struct ClusterUp: AsyncParsableCommand {
             while true {
                 let text = (try? String(contentsOfFile: relay.log, encoding: .utf8)) ?? ""
                 if text.contains("listening on") { break }
-                guard kill(relay.pid, 0) == 0, Date() < deadline else {
+                guard relay.isRunning, Date() < deadline else {
                     throw CLIError("\(relay.name) did not start; its log (\(relay.log)) says:\n\(text.split(separator: "\n").suffix(5).joined(separator: "\n"))")
                 }
                 try await Task.sleep(for: .milliseconds(50))
@@ -168,7 +174,7 @@ struct ClusterStatus: AsyncParsableCommand {
         let manifest = try cluster.load()
         let client = TrailClient(relays: manifest.relays.map(\.url), requestTimeout: .seconds(3))
         for relay in manifest.relays {
-            guard kill(relay.pid, 0) == 0 else {
+            guard relay.isRunning else {
                 print("  \(relay.name)  \(relay.url)  stopped")
                 continue
             }
@@ -222,7 +228,7 @@ struct ClusterHeal: AsyncParsableCommand {
     func run() async throws {
         let manifest = try cluster.load()
         let client = TrailClient(relays: manifest.relays.map(\.url), requestTimeout: .seconds(5))
-        for relay in manifest.relays where kill(relay.pid, 0) == 0 {
+        for relay in manifest.relays where relay.isRunning {
             try await client.setBlockedPeers([], on: relay.url)
         }
         print("healed: every link allowed")
@@ -239,20 +245,14 @@ struct ClusterDown: AsyncParsableCommand {
 
     func run() async throws {
         let manifest = try cluster.load()
-        for relay in manifest.relays where Self.isRelay(relay) { kill(relay.pid, SIGTERM) }
+        for relay in manifest.relays where relay.isRunning { kill(relay.pid, SIGTERM) }
         let deadline = Date().addingTimeInterval(10)
         for relay in manifest.relays {
-            while Self.isRelay(relay), Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            if Self.isRelay(relay) { kill(relay.pid, SIGKILL) }
+            while relay.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            if relay.isRunning { kill(relay.pid, SIGKILL) }
         }
         if purge { try? FileManager.default.removeItem(atPath: cluster.directory) } else { try? FileManager.default.removeItem(atPath: cluster.manifestPath) }
         print("cluster in \(cluster.directory) stopped" + (purge ? " and removed" : "; data kept"))
-    }
-
-    /// The recorded pid is still that relay (not a process that reused the number).
-    static func isRelay(_ relay: ClusterManifest.Relay) -> Bool {
-        guard kill(relay.pid, 0) == 0, let command = try? String(contentsOfFile: "/proc/\(relay.pid)/cmdline", encoding: .utf8) else { return false }
-        return command.contains("serve") && command.contains(relay.data)
     }
 }
 
