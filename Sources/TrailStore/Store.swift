@@ -295,7 +295,9 @@ public final class Store: Sendable {
         var events = [Event]()
         while iterator.isValid {
             do {
-                events.append(try PendingRecord.decode(iterator.value).verifiedEvent())
+                let event = try PendingRecord.decode(iterator.value).verifiedEvent()
+                // A pending alias (its key is not the event's id) waits for a slot, not an event.
+                if iterator.key.suffix(EventID.byteCount).elementsEqual(event.id.bytes) { events.append(event) }
             } catch {
                 throw StoreError.corrupt(what: "pending event in \(namespace)", detail: "\(error)")
             }

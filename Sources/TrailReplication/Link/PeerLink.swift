@@ -324,37 +324,75 @@ final class PeerLink: Sendable {
     /// Sends the peer, namespace by namespace and a segment at a time, what
     /// it lacks, in this relay's log order; then waits for the log to grow.
     private func push(_ sender: some FrameSender, _ hello: Frame.Hello, shared: @Sendable (Namespace) -> Bool, credits: CreditGate) async throws {
-        var sent = [Namespace: UInt64]()  // log position through which each namespace was considered
-        let me = store.relayID.fingerprint
+        var sent = [Namespace: (position: UInt64, alias: UInt64)]()  // what of each namespace was considered
         let byteLimit = Int(hello.frameBytesMax) - 64
         while !Task.isCancelled {
             let generation = store.changeGeneration
             var progressed = false
             for (namespace, head) in store.heads(prefixes: configuration.prefixes).sorted(by: { $0.key < $1.key }) where shared(namespace) {
-                let through = sent[namespace]
-                if let through, through >= head { continue }
-                let held = peerHeld.withLock { $0[namespace] } ?? VersionVector()
-                let page: Page
-                do {
-                    page = try store.read(
-                        namespace, after: through.map { .position(relay: me, position: $0) } ?? .vector(held),
-                        limit: configuration.segmentEventCountMax)
-                } catch StoreError.trimmed(_, let trimmedThrough, _) {
-                    logger.warning("the peer lacks events trimmed here", metadata: [
-                        "namespace": "\(namespace)", "trimmedThrough": "\(trimmedThrough)", "peer": "\(hello.relay.hex.prefix(16))"])
-                    sent[namespace] = head
-                    continue
-                }
-                guard case .position(_, let last) = page.cursor else { continue }
-                sent[namespace] = last
-                progressed = true
-                let records = page.events.filter { !held.contains(origin: $0.origin, originSeq: $0.originSeq) }
-                    .map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) }
-                guard !records.isEmpty else { continue }
-                try await send(records, namespace: namespace, firstPosition: page.events.first?.position ?? 0,
-                               byteLimit: byteLimit, sender, credits)
+                if let through = sent[namespace], through.position >= head, through.alias >= store.aliasCount(of: namespace) { continue }
+                progressed = try await pushPage(namespace, head: head, &sent, hello, byteLimit: byteLimit, sender, credits) || progressed
             }
             if !progressed { await store.waitForChange(after: generation) }
+        }
+    }
+
+    /// Sends the next page of the namespace's log that the peer lacks, with
+    /// the aliases (`Store.aliases`) that entered among those positions, each
+    /// where it entered: a record of its slot with the event's bytes. True
+    /// when the page moved.
+    private func pushPage(
+        _ namespace: Namespace, head: UInt64, _ sent: inout [Namespace: (position: UInt64, alias: UInt64)], _ hello: Frame.Hello,
+        byteLimit: Int, _ sender: some FrameSender, _ credits: CreditGate
+    ) async throws -> Bool {
+        let through = sent[namespace]
+        let held = peerHeld.withLock { $0[namespace] } ?? VersionVector()
+        let page: Page
+        do {
+            page = try store.read(
+                namespace, after: through.map { .position(relay: store.relayID.fingerprint, position: $0.position) } ?? .vector(held),
+                limit: configuration.segmentEventCountMax, bySlot: true)
+        } catch StoreError.trimmed(_, let trimmedThrough, _) {
+            logger.warning("the peer lacks events trimmed here", metadata: [
+                "namespace": "\(namespace)", "trimmedThrough": "\(trimmedThrough)", "peer": "\(hello.relay.hex.prefix(16))"])
+            sent[namespace] = (head, store.aliasCount(of: namespace))
+            return false
+        }
+        guard case .position(_, let last) = page.cursor else { return false }
+        let aliasesBefore = through?.alias ?? 0
+        var aliases = store.aliasCount(of: namespace) > aliasesBefore
+            ? try store.aliases(in: namespace, after: aliasesBefore).prefix { $0.after <= last }[...] : []
+        sent[namespace] = (last, aliases.last?.number ?? aliasesBefore)
+        guard last > (through?.position ?? 0) || !aliases.isEmpty else { return false }
+        var records = [Segment.Record]()
+        func take(_ record: Segment.Record) {
+            if !held.contains(origin: record.origin, originSeq: record.originSeq) { records.append(record) }
+        }
+        for stored in page.events {
+            while let alias = aliases.first, alias.after < stored.position {
+                aliases.removeFirst()
+                if let event = try aliasedEvent(alias, namespace, page) { take(Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: event)) }
+            }
+            take(Segment.Record(origin: stored.origin, originSeq: stored.originSeq, event: stored.event))
+        }
+        for alias in aliases {
+            if let event = try aliasedEvent(alias, namespace, page) { take(Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: event)) }
+        }
+        if !records.isEmpty {
+            try await send(records, namespace: namespace, firstPosition: page.events.first?.position ?? 0,
+                           byteLimit: byteLimit, sender, credits)
+        }
+        return true
+    }
+
+    /// The event an alias names: from the page when there, else read from the log (nil once trimmed).
+    private func aliasedEvent(_ alias: Alias, _ namespace: Namespace, _ page: Page) throws -> Event? {
+        if let stored = page.events.first(where: { $0.position == alias.eventPosition }) { return stored.event }
+        do {
+            let found = try store.read(namespace, after: .position(relay: store.relayID.fingerprint, position: alias.eventPosition - 1), limit: 1)
+            return found.events.first { $0.position == alias.eventPosition }?.event
+        } catch StoreError.trimmed {
+            return nil
         }
     }
 
@@ -366,8 +404,12 @@ final class PeerLink: Sendable {
         while start < records.count {
             var end = start
             var bytes = 0
+            var next = [RelayID: UInt64]()  // a segment carries consecutive originSeqs per origin
             while end < records.count, end == start || bytes + records[end].event.encodedByteCount <= configuration.segmentByteTarget {
-                bytes += records[end].event.encodedByteCount + 6
+                let record = records[end]
+                if let expected = next[record.origin], record.originSeq != expected { break }
+                next[record.origin] = record.originSeq + 1
+                bytes += record.event.encodedByteCount + 6
                 end += 1
             }
             let segment: Segment

@@ -62,6 +62,15 @@ enum Keys {
         return writer.bytes
     }
 
+    /// `origins`: shard | namespace | FFFFFFFF | alias number → `AliasRecord`. No
+    /// origin has index FFFFFFFF (`PendingRecord.localOrigin`), so a namespace's
+    /// aliases are one range after its origin index entries, numbered from 1.
+    static func alias(shard: UInt16, namespace: UInt32, number: UInt64) -> [UInt8] {
+        origin(shard: shard, namespace: namespace, origin: aliasOrigin, originSeq: number)
+    }
+
+    static let aliasOrigin = UInt32.max
+
     /// `state`: shard | namespace → `NamespaceRecord`.
     static func state(shard: UInt16, namespace: UInt32) -> [UInt8] {
         namespacePrefix(shard: shard, namespace: namespace)

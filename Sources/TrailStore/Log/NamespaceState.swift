@@ -17,6 +17,10 @@ struct NamespaceState: Sendable {
     var vector: [UInt32: UInt64] = [:]
     /// The newest timestamp (raw HLC) of any event that entered this log.
     var timestampMax: UInt64 = 0
+    /// Origin slots filled by an event already in the log under another slot
+    /// (see `Alias`): the vector counts them, the log does not, so
+    /// `vector.values.sum == lastPosition + aliasCount`.
+    var aliasCount: UInt64 = 0
     /// `lastPosition` as of the state record on disk. Appends do not rewrite the
     /// record every group: opening the store replays the log after this
     /// position instead (see `ShardWriter.load`). Not part of the record.
@@ -39,13 +43,14 @@ struct NamespaceState: Sendable {
         self.shard = shard
     }
 
-    static let recordVersion: UInt8 = 1
+    /// 2 adds `aliasCount`; a version 1 record (written before aliases) reads as none.
+    static let recordVersion: UInt8 = 2
 
-    /// `state` value: version (1) | lastPosition (8) | trimmedThrough (8) | eventCount (8) |
-    /// byteCount (8) | retention age, count, bytes (8 each, 0 = none) | timestampMax (8) | vector size (4) |
-    /// (origin index (4) | originSeq (8)) ascending by origin index.
+    /// `state` value: version (2) | lastPosition (8) | trimmedThrough (8) | eventCount (8) |
+    /// byteCount (8) | retention age, count, bytes (8 each, 0 = none) | timestampMax (8) | aliasCount (8) |
+    /// vector size (4) | (origin index (4) | originSeq (8)) ascending by origin index.
     var encoded: [UInt8] {
-        var writer = ByteWriter(capacity: 61 + 12 * vector.count)
+        var writer = ByteWriter(capacity: 69 + 12 * vector.count)
         writer.write(Self.recordVersion)
         writer.write(lastPosition)
         writer.write(trimmedThrough)
@@ -55,6 +60,7 @@ struct NamespaceState: Sendable {
         writer.write(retention.eventCountMax ?? 0)
         writer.write(retention.byteCountMax ?? 0)
         writer.write(timestampMax)
+        writer.write(aliasCount)
         writer.write(UInt32(vector.count))
         for origin in vector.keys.sorted() {
             writer.write(origin)
@@ -66,7 +72,7 @@ struct NamespaceState: Sendable {
     mutating func decode(_ bytes: [UInt8]) throws(DecodeError) {
         var reader = ByteReader(bytes, context: "namespace state of \(namespace)")
         let version = try reader.readUInt8("version")
-        guard version == Self.recordVersion else { throw reader.error("version", .unsupportedVersion(version), at: 0) }
+        guard version == 1 || version == Self.recordVersion else { throw reader.error("version", .unsupportedVersion(version), at: 0) }
         lastPosition = try reader.readUInt64("lastPosition")
         trimmedThrough = try reader.readUInt64("trimmedThrough")
         eventCount = try reader.readUInt64("eventCount")
@@ -78,6 +84,7 @@ struct NamespaceState: Sendable {
             ageMillisecondsMax: age == 0 ? nil : age, eventCountMax: count == 0 ? nil : count,
             byteCountMax: bytes == 0 ? nil : bytes)
         timestampMax = try reader.readUInt64("timestampMax")
+        aliasCount = version >= 2 ? try reader.readUInt64("aliasCount") : 0
         let size = try reader.readUInt32("vector size")
         vector = [:]
         for _ in 0..<size {

@@ -22,15 +22,18 @@ enum OriginIndex {
         _ database: Database, _ state: NamespaceState, origin: UInt32, originSeq: UInt64
     ) throws(StoreError) -> UInt64? {
         guard originSeq >= 1, originSeq <= state.vector[origin] ?? 0 else { return nil }
+        if state.aliasCount > 0, let slot = try aliasSlot(database, state, origin: origin, originSeq: originSeq) {
+            return slot.after
+        }
         let checkpoint = (originSeq - 1) / stride * stride + 1
         let key = Keys.origin(shard: state.shard, namespace: state.number, origin: origin, originSeq: checkpoint)
         var start = state.trimmedThrough + 1
         do {
             if let bytes = try database.get(.origins, key) {
-                guard bytes.count == 8 else {
+                guard bytes.count == 8 || bytes.count == 16 else {
                     throw StoreError.corrupt(what: "origin index of \(state.namespace)", detail: "value is \(bytes.count) bytes")
                 }
-                let position = bytes.reduce(0) { $0 << 8 | UInt64($1) }
+                let position = bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
                 if checkpoint == originSeq { return position }
                 start = max(start, position)
             }
@@ -58,5 +61,41 @@ enum OriginIndex {
         }
         do { try iterator.checkError() } catch { throw .rocksDB(error) }
         return nil
+    }
+
+    /// The position of the event an alias slot names (see `AliasRecord`), or
+    /// nil when the slot is not an alias.
+    static func aliasedPosition(
+        _ database: Database, _ state: NamespaceState, origin: UInt32, originSeq: UInt64
+    ) throws(StoreError) -> UInt64? {
+        try aliasSlot(database, state, origin: origin, originSeq: originSeq)?.eventPosition
+    }
+
+    /// An alias slot's `origins` entry: 16 bytes, where a checkpoint's is 8.
+    static func aliasSlot(
+        _ database: Database, _ state: NamespaceState, origin: UInt32, originSeq: UInt64
+    ) throws(StoreError) -> (after: UInt64, eventPosition: UInt64)? {
+        let key = Keys.origin(shard: state.shard, namespace: state.number, origin: origin, originSeq: originSeq)
+        let bytes: [UInt8]?
+        do { bytes = try database.get(.origins, key) } catch { throw .rocksDB(error) }
+        guard let bytes, bytes.count == 16 else { return nil }
+        return (bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
+    }
+
+    /// The namespace's aliases with numbers above `number`, in the order they entered.
+    static func aliases(_ database: Database, _ state: NamespaceState, after number: UInt64 = 0) throws(StoreError) -> [AliasRecord] {
+        guard state.aliasCount > number else { return [] }
+        let iterator = database.iterator(
+            .origins, lower: Keys.alias(shard: state.shard, namespace: state.number, number: number + 1),
+            upper: Keys.alias(shard: state.shard, namespace: state.number, number: state.aliasCount + 1))
+        var aliases = [AliasRecord]()
+        while iterator.isValid {
+            do { aliases.append(try AliasRecord.decode(iterator.value)) } catch {
+                throw .corrupt(what: "alias record of \(state.namespace)", detail: error.description)
+            }
+            iterator.next()
+        }
+        do { try iterator.checkError() } catch { throw .rocksDB(error) }
+        return aliases
     }
 }

@@ -15,6 +15,9 @@ struct PendingEntry {
     let origin: UInt32
     let originSeq: UInt64
     let parents: [EventID]
+    /// Set for a pending alias (`id` is then `AliasRecord.pendingKey`): the
+    /// slot `(origin, originSeq)` of this event, held or pending under another.
+    var aliasOf: EventID? = nil
     var isLocal: Bool { origin == PendingRecord.localOrigin }
 }
 

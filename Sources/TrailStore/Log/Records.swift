@@ -125,3 +125,64 @@ enum PendingRecord {
         try LogRecord.decode(bytes, context: "pending record")
     }
 }
+
+/// An origin slot filled by an event the log already holds under another slot.
+///
+/// The same event (byte for byte, so the same id) can be accepted by two
+/// relays before either hears of the other: a client retried on a second
+/// relay, or two agents wrote identical events. Each relay numbers it in its
+/// own origin, `(A, 5)` and `(B, 7)`. Whoever holds it under one slot and
+/// receives it under the other records an alias: the event stays once in the
+/// log, and the second slot counts as held, so that B's later events, which
+/// follow `(B, 7)`, are not left waiting for a predecessor that is never
+/// "new". Aliases travel between relays like events (a segment record naming
+/// the slot, with the event's bytes), so every relay's vector ends the same.
+///
+/// `origins` value under `Keys.alias`: origin index (4) | originSeq (8) |
+/// event position (8) | after (8), where `after` is the log's last position
+/// when the alias entered. The slot's own `origins` key maps to `after (8) |
+/// event position (8)`: positions of one origin's slots stay ascending, which
+/// cursor resumption relies on.
+struct AliasRecord: Equatable {
+    var origin: UInt32
+    var originSeq: UInt64
+    var eventPosition: UInt64
+    var after: UInt64
+
+    var encoded: [UInt8] {
+        var writer = ByteWriter(capacity: 28)
+        writer.write(origin)
+        writer.write(originSeq)
+        writer.write(eventPosition)
+        writer.write(after)
+        return writer.bytes
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(DecodeError) -> AliasRecord {
+        var reader = ByteReader(bytes, context: "alias record")
+        let record = AliasRecord(
+            origin: try reader.readUInt32("origin"), originSeq: try reader.readUInt64("originSeq"),
+            eventPosition: try reader.readUInt64("event position"), after: try reader.readUInt64("after"))
+        try reader.expectEnd()
+        return record
+    }
+
+    /// The value of the slot's own `origins` key.
+    var slotValue: [UInt8] {
+        var writer = ByteWriter(capacity: 16)
+        writer.write(after)
+        writer.write(eventPosition)
+        return writer.bytes
+    }
+
+    /// The key under which a pending alias waits in the `pending` family: it
+    /// cannot be the event's id, which the log (or a pending event) holds.
+    static func pendingKey(of id: EventID, origin: UInt32, originSeq: UInt64) -> EventID {
+        var writer = ByteWriter(capacity: 64)
+        writer.write(contentsOf: Array("trail-alias".utf8))
+        id.write(into: &writer)
+        writer.write(origin)
+        writer.write(originSeq)
+        return EventID(bytes: writer.bytes.withUnsafeBytes { SHA256.hash(buffer: $0) })
+    }
+}

@@ -41,10 +41,15 @@ extension ShardWriter {
                 } catch {
                     throw StoreError.corrupt(what: "pending event \(Hex.encode(key.suffix(32)))", detail: error.description)
                 }
-                guard event.id.bytes == Array(key.suffix(EventID.byteCount)) else {
-                    throw StoreError.corrupt(what: "pending event", detail: "key \(Hex.encode(key.suffix(32))) holds event \(event.id)")
+                let keyID = EventID(bytes: key.suffix(EventID.byteCount))
+                if keyID == event.id {
+                    loaded.append(PendingEntry(id: event.id, namespace: number, origin: record.origin, originSeq: record.originSeq, parents: event.parents))
+                } else if keyID == AliasRecord.pendingKey(of: event.id, origin: record.origin, originSeq: record.originSeq) {
+                    loaded.append(PendingEntry(id: keyID, namespace: number, origin: record.origin, originSeq: record.originSeq,
+                                               parents: [event.id], aliasOf: event.id))
+                } else {
+                    throw StoreError.corrupt(what: "pending event", detail: "key \(keyID) holds event \(event.id)")
                 }
-                loaded.append(PendingEntry(id: event.id, namespace: number, origin: record.origin, originSeq: record.originSeq, parents: event.parents))
                 iterator.next()
             }
             do { try iterator.checkError() } catch { throw StoreError.rocksDB(error) }

@@ -51,9 +51,17 @@ extension ShardWriter {
         // group's own events still need checking.
         let newerThanLog = event.timestamp.rawValue > namespace.timestampMax
         if let record = newerThanLog ? group.placed[event.id] : try held(event.id, group) {
+            if let (origin, originSeq) = item.origin, origin != record.origin || originSeq != record.originSeq {
+                try alias(event, item.namespace, origin: origin, originSeq: originSeq, group)
+            }
             return AppendResult(id: event.id, outcome: .duplicate(try placement(record)))
         }
-        if pending.contains(event.id) { return AppendResult(id: event.id, outcome: .pending) }
+        if let waiting = pending.entries[event.id] {
+            if let (origin, originSeq) = item.origin, origin != waiting.origin || originSeq != waiting.originSeq {
+                try alias(event, item.namespace, origin: origin, originSeq: originSeq, group)
+            }
+            return AppendResult(id: event.id, outcome: .pending)
+        }
         if let expected = item.expectedLastPosition {
             // Checked here, in the writer, after every event placed before it: no
             // other append can slip between the check and the placing.
@@ -72,10 +80,13 @@ extension ShardWriter {
             }) {
                 return AppendResult(id: event.id, outcome: .conflict(existing: id))
             }
+            if let id = group.aliases[AliasSlot(namespace: item.namespace, origin: origin, originSeq: originSeq)] {
+                return AppendResult(id: event.id, outcome: .conflict(existing: id))
+            }
             guard let position = try OriginIndex.position(database, namespace, origin: origin, originSeq: originSeq) else {
                 return AppendResult(id: event.id, outcome: .trimmed)
             }
-            return AppendResult(id: event.id, outcome: .conflict(existing: try storedID(namespace: namespace, position: position)))
+            return AppendResult(id: event.id, outcome: .conflict(existing: try slotID(namespace, origin: origin, originSeq: originSeq, at: position)))
         }
         let entry = PendingEntry(
             id: event.id, namespace: item.namespace, origin: item.origin?.index ?? PendingRecord.localOrigin,
@@ -93,6 +104,61 @@ extension ShardWriter {
         }
         let placed = try enter(entry, event, group)
         return AppendResult(id: event.id, outcome: .appended(placed))
+    }
+
+    /// Records that `(origin, originSeq)` is `event`, held or pending under
+    /// another slot (see `AliasRecord`): at once when the slot is next for its
+    /// origin and the event is held, or pending until then. A slot already
+    /// filled is left alone: it is this alias again, or the origin equivocated.
+    func alias(_ event: Event, _ namespace: UInt32, origin: UInt32, originSeq: UInt64, _ group: Group) throws(StoreError) {
+        guard originSeq > namespaces[namespace]?.vector[origin] ?? 0 else { return }
+        let key = AliasRecord.pendingKey(of: event.id, origin: origin, originSeq: originSeq)
+        guard !pending.contains(key) else { return }
+        let entry = PendingEntry(id: key, namespace: namespace, origin: origin, originSeq: originSeq, parents: [event.id], aliasOf: event.id)
+        guard let missing = try firstMissing(entry, group) else {
+            _ = try enter(entry, event, group)
+            return
+        }
+        guard pending.count < configuration.pendingCountMax else {
+            throw .pendingFull(writer: index, limit: configuration.pendingCountMax)
+        }
+        group.batch.put(
+            .pending, Keys.pending(shard: namespaces[namespace]!.shard, namespace: namespace, id: key),
+            PendingRecord.encode(origin: origin, originSeq: originSeq, event: event), in: database)
+        pending.add(entry, waitingOn: missing)
+        group.pendingEvents[key] = event
+    }
+
+    /// Fills an alias slot: no log record, an alias record and the slot's
+    /// origin index entry, the vector advanced, the state record rewritten
+    /// (the log cannot replay an alias).
+    func enterAlias(_ entry: PendingEntry, of id: EventID, _ group: Group) throws(StoreError) {
+        guard let record = try held(id, group) else {
+            throw .corrupt(what: "alias of \(id)", detail: "ready to enter, but the event is not in the log")
+        }
+        var state = namespaces[entry.namespace]!
+        state.aliasCount += 1
+        let alias = AliasRecord(origin: entry.origin, originSeq: entry.originSeq, eventPosition: record.position, after: state.lastPosition)
+        group.batch.put(.origins, Keys.alias(shard: state.shard, namespace: entry.namespace, number: state.aliasCount), alias.encoded, in: database)
+        group.batch.put(.origins, Keys.origin(shard: state.shard, namespace: entry.namespace, origin: entry.origin, originSeq: entry.originSeq),
+                        alias.slotValue, in: database)
+        state.vector[entry.origin] = entry.originSeq
+        state.mustPersist = true
+        namespaces[entry.namespace] = state
+        group.aliases[AliasSlot(namespace: entry.namespace, origin: entry.origin, originSeq: entry.originSeq)] = id
+        group.touched.insert(entry.namespace)
+        logger.info("origin slot filled by an event held under another", metadata: [
+            "event": "\(id)", "origin": "\(entry.origin)", "originSeq": "\(entry.originSeq)", "position": "\(record.position)"])
+    }
+
+    /// The id in an origin slot found at `position` by `OriginIndex`: the
+    /// record there, or for an alias slot the event it names.
+    func slotID(_ namespace: NamespaceState, origin: UInt32, originSeq: UInt64, at position: UInt64) throws(StoreError) -> EventID {
+        if namespace.aliasCount > 0,
+           let eventPosition = try OriginIndex.aliasedPosition(database, namespace, origin: origin, originSeq: originSeq) {
+            return try storedID(namespace: namespace, position: eventPosition)
+        }
+        return try storedID(namespace: namespace, position: position)
     }
 
     func storedID(namespace: NamespaceState, position: UInt64) throws(StoreError) -> EventID {
@@ -115,9 +181,9 @@ extension ShardWriter {
         while let (entry, event) = work.popLast() {
             let shardNumber = namespaces[entry.namespace]!.shard
             let origin = entry.isLocal ? localOrigin : entry.origin
-            let held = namespaces[entry.namespace]!.vector[origin] ?? 0
-            let originSeq = entry.isLocal ? held + 1 : entry.originSeq
-            if originSeq != held + 1 {
+            let have = namespaces[entry.namespace]!.vector[origin] ?? 0
+            let originSeq = entry.isLocal ? have + 1 : entry.originSeq
+            if originSeq != have + 1 {
                 // Released, but another event took this (origin, originSeq) meanwhile: an
                 // equivocating origin. Dropped from pending; the first one stays.
                 logger.warning("dropping pending event whose origin sequence is taken", metadata: [
@@ -126,41 +192,19 @@ extension ShardWriter {
                 group.batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
                 continue
             }
-            let position = namespaces[entry.namespace]!.lastPosition + 1
-            let record = IDRecord(namespace: entry.namespace, position: position, origin: origin, originSeq: originSeq)
-            let batch = group.batch
-            scratch.reset()
-            Keys.log(shard: shardNumber, namespace: entry.namespace, position: position, into: &scratch)
-            let keyByteCount = scratch.count
-            LogRecord.encode(origin: origin, originSeq: originSeq, event: event, into: &scratch)
-            batch.put(.log, scratch.bytes, keyByteCount: keyByteCount, in: database)
-            scratch.reset()
-            entry.id.write(into: &scratch)
-            record.encode(into: &scratch)
-            batch.put(.ids, scratch.bytes, keyByteCount: EventID.byteCount, in: database)
-            if OriginIndex.isCheckpoint(originSeq) {
-                batch.put(.origins, Keys.origin(shard: shardNumber, namespace: entry.namespace, origin: origin, originSeq: originSeq),
-                          Keys.positionValue(position), in: database)
-            }
-            // Mutated in place: copying the state out and back would copy its vector.
-            namespaces[entry.namespace]!.lastPosition = position
-            namespaces[entry.namespace]!.vector[origin] = originSeq
-            namespaces[entry.namespace]!.eventCount += 1
-            namespaces[entry.namespace]!.byteCount += UInt64(event.encodedByteCount)
-            if event.timestamp.rawValue > namespaces[entry.namespace]!.timestampMax {
-                namespaces[entry.namespace]!.timestampMax = event.timestamp.rawValue
-            }
-            group.placed[entry.id] = record
-            group.touched.insert(entry.namespace)
-            if firstPlacement == nil {
-                let relay = origin == localOrigin ? localRelay : origins.relay(at: origin)!
-                firstPlacement = Placement(position: position, origin: relay, originSeq: originSeq)
+            if let id = entry.aliasOf {
+                try enterAlias(entry, of: id, group)
+                if firstPlacement == nil, let record = try held(id, group) { firstPlacement = try placement(record) }
+            } else {
+                let placement = try enterLog(entry, event, origin: origin, originSeq: originSeq, group)
+                if firstPlacement == nil { firstPlacement = placement }
             }
             guard pending.count > 0 else { continue }
             if pending.remove(entry.id) != nil {
-                batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
+                group.batch.delete(.pending, Keys.pending(shard: shardNumber, namespace: entry.namespace, id: entry.id), in: database)
             }
-            let released = pending.release(.event(entry.id))
+            // An alias releases only its slot's successor: nothing names its pending key.
+            let released = (entry.aliasOf == nil ? pending.release(.event(entry.id)) : [])
                 + pending.release(.originSeq(namespace: entry.namespace, origin: origin, originSeq: originSeq))
             for waiter in released {
                 if let missing = try firstMissing(waiter, group) {
@@ -171,6 +215,39 @@ extension ShardWriter {
             }
         }
         return firstPlacement!
+    }
+
+    /// Writes one ready event at the next position of its log.
+    func enterLog(_ entry: PendingEntry, _ event: Event, origin: UInt32, originSeq: UInt64, _ group: Group) -> Placement {
+        let shardNumber = namespaces[entry.namespace]!.shard
+        let position = namespaces[entry.namespace]!.lastPosition + 1
+        let record = IDRecord(namespace: entry.namespace, position: position, origin: origin, originSeq: originSeq)
+        let batch = group.batch
+        scratch.reset()
+        Keys.log(shard: shardNumber, namespace: entry.namespace, position: position, into: &scratch)
+        let keyByteCount = scratch.count
+        LogRecord.encode(origin: origin, originSeq: originSeq, event: event, into: &scratch)
+        batch.put(.log, scratch.bytes, keyByteCount: keyByteCount, in: database)
+        scratch.reset()
+        entry.id.write(into: &scratch)
+        record.encode(into: &scratch)
+        batch.put(.ids, scratch.bytes, keyByteCount: EventID.byteCount, in: database)
+        if OriginIndex.isCheckpoint(originSeq) {
+            batch.put(.origins, Keys.origin(shard: shardNumber, namespace: entry.namespace, origin: origin, originSeq: originSeq),
+                      Keys.positionValue(position), in: database)
+        }
+        // Mutated in place: copying the state out and back would copy its vector.
+        namespaces[entry.namespace]!.lastPosition = position
+        namespaces[entry.namespace]!.vector[origin] = originSeq
+        namespaces[entry.namespace]!.eventCount += 1
+        namespaces[entry.namespace]!.byteCount += UInt64(event.encodedByteCount)
+        if event.timestamp.rawValue > namespaces[entry.namespace]!.timestampMax {
+            namespaces[entry.namespace]!.timestampMax = event.timestamp.rawValue
+        }
+        group.placed[entry.id] = record
+        group.touched.insert(entry.namespace)
+        let relay = origin == localOrigin ? localRelay : origins.relay(at: origin)!
+        return Placement(position: position, origin: relay, originSeq: originSeq)
     }
 
     func pendingEvent(_ entry: PendingEntry, _ group: Group) throws(StoreError) -> Event {

@@ -176,6 +176,14 @@ final class ShardWriter: @unchecked Sendable {
         var placed: [EventID: IDRecord] = [:]
         var pendingEvents: [EventID: Event] = [:]
         var touched: Set<UInt32> = []
+        /// Alias slots filled by this group, which the `origins` family does not show yet.
+        var aliases: [AliasSlot: EventID] = [:]
+    }
+
+    struct AliasSlot: Hashable {
+        let namespace: UInt32
+        let origin: UInt32
+        let originSeq: UInt64
     }
 
     func commit(_ jobs: [Job]) {
@@ -294,9 +302,10 @@ final class ShardWriter: @unchecked Sendable {
         var persisted = [UInt32]()
         for number in group.touched {
             let state = namespaces[number]!
-            // Vector = held set: each event has one (origin, originSeq) and originSeqs are dense.
-            precondition(state.vector.values.reduce(0, +) == state.lastPosition,
-                         "vector \(state.vector) disagrees with last position \(state.lastPosition) of \(state.namespace)")
+            // Vector = held set: each event has one (origin, originSeq), each alias
+            // fills one more, and originSeqs are dense.
+            precondition(state.vector.values.reduce(0, +) == state.lastPosition + state.aliasCount,
+                         "vector \(state.vector) disagrees with last position \(state.lastPosition) and \(state.aliasCount) aliases of \(state.namespace)")
             if state.needsPersist {
                 group.batch.put(.state, Keys.state(shard: state.shard, namespace: number), state.encoded, in: database)
                 persisted.append(number)

@@ -215,11 +215,36 @@ struct LogCheck {
         var recent = [EventID: UInt64](), older = [EventID: UInt64]()
         var raw = [(position: UInt64, value: [UInt8])]()
         raw.reserveCapacity(Self.batchCount)
+        // Aliases fill their slots between log positions: each right after the position it entered at.
+        var aliases = try OriginIndex.aliases(database, state)[...]
+        if UInt64(aliases.count) != state.aliasCount {
+            report(.originIndex, nil, "\(aliases.count) alias records; state says \(state.aliasCount)")
+        }
+        func fillAliases(through position: UInt64, _ check: inout LogCheck) throws {
+            while let alias = aliases.first, alias.after <= position {
+                aliases.removeFirst()
+                let slot = "alias \(origins[Int(alias.origin)].hex.prefix(8))/\(alias.originSeq)"
+                if let previous = lastSeq[alias.origin], alias.originSeq != previous + 1 {
+                    check.report(.originOrder, alias.after, "\(slot) follows \(previous) of the same origin")
+                } else if lastSeq[alias.origin] == nil, check.state.trimmedThrough == 0, alias.originSeq != 1 {
+                    check.report(.originOrder, alias.after, "\(slot) is the first of its origin")
+                }
+                lastSeq[alias.origin] = alias.originSeq
+                if alias.eventPosition == 0 || alias.eventPosition > alias.after {
+                    check.report(.originIndex, alias.after, "\(slot) names position \(alias.eventPosition), not one before it entered")
+                }
+                let key = Keys.origin(shard: check.state.shard, namespace: check.state.number, origin: alias.origin, originSeq: alias.originSeq)
+                if try database.get(.origins, key) != alias.slotValue {
+                    check.report(.originIndex, alias.after, "\(slot) is not in the origin index")
+                }
+            }
+        }
         func flush(_ check: inout LogCheck) throws {
             let batch = Self.decode(raw, namespace: check.state.namespace)
             raw.removeAll(keepingCapacity: true)
             for item in batch {
                 let position = item.position
+                try fillAliases(through: position - 1, &check)
                 if position != expected { check.report(.densePositions, position, "expected position \(expected)") }
                 expected = position + 1
                 count += 1
@@ -298,6 +323,7 @@ struct LogCheck {
         if expected != state.lastPosition + 1 {
             report(.densePositions, nil, "log ends at \(expected - 1); state says \(state.lastPosition)")
         }
+        try fillAliases(through: .max, &self)
         // Nothing may sit past the published end except a group committing right now.
         let beyond = database.iterator(.log, lower: upper, upper: Keys.successor(of: namespaceStart))
         if beyond.isValid, let position = Keys.position(fromLogKey: beyond.key), position != state.lastPosition + 1 {

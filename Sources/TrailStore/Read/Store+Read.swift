@@ -9,8 +9,13 @@ extension Store {
     /// positions throws `trimmed`. At most `limit` events are returned, and at
     /// most `pageEventCountMax` are examined, so a filter that matches little
     /// still returns promptly, with a cursor that moved forward.
+    ///
+    /// A portable cursor skips an event when it names any of the event's
+    /// slots, its own or an alias (`Alias`): a reader has seen the event
+    /// whichever relay it read it on. With `bySlot`, only the event's own
+    /// slot counts: replication, whose peer must receive every slot.
     public func read(
-        _ namespace: Namespace, after cursor: Cursor? = nil, limit: Int = 1000, filter: ReadFilter = .all
+        _ namespace: Namespace, after cursor: Cursor? = nil, limit: Int = 1000, filter: ReadFilter = .all, bySlot: Bool = false
     ) throws -> Page {
         let limit = max(1, min(limit, configuration.pageEventCountMax))
         guard let state = state(of: namespace) else {
@@ -24,7 +29,7 @@ extension Store {
                         portableCursor: .vector(seen), lastPosition: 0)
         }
         let start = try startPosition(state, cursor)
-        let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter)
+        let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter, bySlot: bySlot)
         let portable: VersionVector
         if scan.through == state.lastPosition {
             portable = vector(from: state.vector).merging(start.seen ?? VersionVector())
@@ -111,7 +116,7 @@ extension Store {
 
     /// Reads the log after `after`, skipping events named by `seen` and those
     /// the filter refuses; stops at `limit` events or `pageEventCountMax` examined.
-    func scan(_ state: NamespaceState, after: UInt64, seen: VersionVector?, limit: Int, filter: ReadFilter) throws -> Scan {
+    func scan(_ state: NamespaceState, after: UInt64, seen: VersionVector?, limit: Int, filter: ReadFilter, bySlot: Bool = false) throws -> Scan {
         var result = Scan(through: after)
         guard after < state.lastPosition else { return result }
         let lower = Keys.log(shard: state.shard, namespace: state.number, position: after + 1)
@@ -120,6 +125,14 @@ extension Store {
         var origins = originRegistry.snapshot
         var examined = 0
         var expected = after + 1
+        // An event is seen when any of its slots is: the reader may have met it
+        // on a relay where it holds another origin's slot (see `AliasRecord`).
+        var aliasSlots = [UInt64: [(origin: UInt32, originSeq: UInt64)]]()
+        if seen != nil, !bySlot, state.aliasCount > 0 {
+            for alias in try OriginIndex.aliases(database, state) where alias.eventPosition > after {
+                aliasSlots[alias.eventPosition, default: []].append((alias.origin, alias.originSeq))
+            }
+        }
         while iterator.isValid, result.events.count < limit, examined < configuration.pageEventCountMax {
             let position = iterator.keySuffix64
             guard position == expected else {
@@ -136,6 +149,8 @@ extension Store {
             expected += 1
             iterator.next()
             if let seen, seen.contains(origin: stored.origin, originSeq: stored.originSeq) { continue }
+            if let seen, let slots = aliasSlots[at],
+               slots.contains(where: { seen.contains(origin: origins[Int($0.origin)], originSeq: $0.originSeq) }) { continue }
             if filter.admits(stored.event) { result.events.append(stored) }
         }
         try iterator.checkError()
@@ -186,4 +201,35 @@ extension Store {
         }
         return stored
     }
+
+    /// The namespace's aliases numbered above `number`, in the order they
+    /// entered: origin slots filled by an event held under another slot.
+    public func aliases(in namespace: Namespace, after number: UInt64 = 0) throws -> [Alias] {
+        guard let state = state(of: namespace) else { return [] }
+        let origins = originRegistry.snapshot
+        return try OriginIndex.aliases(database, state, after: number).enumerated().map { offset, record in
+            guard Int(record.origin) < origins.count else {
+                throw StoreError.corrupt(what: "alias record of \(namespace)", detail: "origin index \(record.origin) is unknown")
+            }
+            return Alias(number: number + UInt64(offset) + 1, origin: origins[Int(record.origin)], originSeq: record.originSeq,
+                         eventPosition: record.eventPosition, after: record.after)
+        }
+    }
+
+    /// How many aliases the namespace holds (read from memory).
+    public func aliasCount(of namespace: Namespace) -> UInt64 { state(of: namespace)?.aliasCount ?? 0 }
+}
+
+/// An origin slot filled by an event the log holds under another slot: the
+/// same event accepted by two relays before either heard of the other
+/// (`Docs/FORMAT.md`, "Aliases").
+public struct Alias: Sendable, Hashable {
+    /// Numbered from 1 per namespace, in the order aliases entered this relay.
+    public let number: UInt64
+    public let origin: RelayID
+    public let originSeq: UInt64
+    /// Where the event sits in this relay's log.
+    public let eventPosition: UInt64
+    /// The log's last position when the alias entered.
+    public let after: UInt64
 }
