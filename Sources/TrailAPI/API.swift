@@ -384,11 +384,15 @@ public struct NamespaceOutput: Codable, Sendable {
     public var vector: [String: UInt64]
     /// The portable cursor naming everything held: a subscriber from it sees only new events.
     public var portableCursor: String
+    /// Origin slots held through an event the log holds under another slot
+    /// (the same event accepted by two relays); absent when there are none.
+    public var aliases: [AliasOutput]?
 
     public init(
         namespace: String, eventCount: UInt64, byteCount: UInt64, firstPosition: UInt64?, lastPosition: UInt64,
-        trimmedThrough: UInt64, pendingCount: Int, vector: [String: UInt64], portableCursor: String
+        trimmedThrough: UInt64, pendingCount: Int, vector: [String: UInt64], portableCursor: String, aliases: [AliasOutput]? = nil
     ) {
+        self.aliases = aliases
         self.namespace = namespace
         self.eventCount = eventCount
         self.byteCount = byteCount
@@ -401,7 +405,7 @@ public struct NamespaceOutput: Codable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case namespace, vector
+        case namespace, vector, aliases
         case eventCount = "event_count"
         case byteCount = "byte_count"
         case firstPosition = "first_position"
@@ -410,6 +414,37 @@ public struct NamespaceOutput: Codable, Sendable {
         case pendingCount = "pending_count"
         case portableCursor = "portable_cursor"
     }
+}
+
+/// An alias slot: `(origin, origin_seq)` is held through event `id`, which
+/// the log holds under another slot; it entered after position `after`.
+/// `trail export --format jsonl` writes one per line as `{"alias": {...}}`.
+public struct AliasOutput: Codable, Sendable, Equatable {
+    public var namespace: String
+    public var origin: String
+    public var originSeq: UInt64
+    /// nil once retention trimmed the event.
+    public var id: String?
+    public var after: UInt64
+
+    public init(namespace: String, origin: String, originSeq: UInt64, id: String?, after: UInt64) {
+        self.namespace = namespace
+        self.origin = origin
+        self.originSeq = originSeq
+        self.id = id
+        self.after = after
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case namespace, origin, id, after
+        case originSeq = "origin_seq"
+    }
+}
+
+/// One line of a JSON-lines export that is an alias, not an event.
+public struct AliasLine: Codable, Sendable, Equatable {
+    public var alias: AliasOutput
+    public init(alias: AliasOutput) { self.alias = alias }
 }
 
 public struct NamespacesOutput: Codable, Sendable {

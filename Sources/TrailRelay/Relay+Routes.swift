@@ -123,13 +123,18 @@ extension Relay {
             })
     }
 
-    static func output(_ info: NamespaceInfo) -> NamespaceOutput {
+    func output(_ info: NamespaceInfo) throws -> NamespaceOutput {
         NamespaceOutput(
             namespace: info.namespace.name, eventCount: info.eventCount, byteCount: info.byteCount,
             firstPosition: info.firstPosition, lastPosition: info.lastPosition, trimmedThrough: info.trimmedThrough,
             pendingCount: info.pendingCount,
             vector: Dictionary(uniqueKeysWithValues: info.vector.entries.map { ($0.key.hex, $0.value) }),
-            portableCursor: Cursor.vector(info.vector).text)
+            portableCursor: Cursor.vector(info.vector).text,
+            aliases: info.aliasCount == 0 ? nil : try store.aliases(in: info.namespace).map { Self.output($0, in: info.namespace) })
+    }
+
+    static func output(_ alias: Alias, in namespace: Namespace) -> AliasOutput {
+        AliasOutput(namespace: namespace.name, origin: alias.origin.hex, originSeq: alias.originSeq, id: alias.id?.hex, after: alias.after)
     }
 
     func listNamespaces(_ request: Request) throws -> Response {
@@ -138,7 +143,7 @@ extension Relay {
         let infos = try store.namespaces(prefix: prefix).filter { info in
             token.map { $0.prefixes.contains { info.namespace.name.hasPrefix($0) } } ?? true
         }
-        return jsonResponse(NamespacesOutput(namespaces: infos.map(Self.output)))
+        return jsonResponse(NamespacesOutput(namespaces: try infos.map(output)))
     }
 
     func namespaceStatus(_ request: Request) throws -> Response {
@@ -147,7 +152,7 @@ extension Relay {
         guard let info = try store.info(namespace) else {
             throw APIError(.notFound, "unknown_namespace", field: "namespace", "namespace \"\(namespace)\" holds no events here")
         }
-        return jsonResponse(Self.output(info))
+        return jsonResponse(try output(info))
     }
 
     // MARK: Reading

@@ -32,7 +32,10 @@ public final class DirectorySource: LogSource {
     public func namespaces(prefix: String) async throws -> [LogSummary] {
         try store.namespaces(prefix: prefix).map {
             LogSummary(namespace: $0.namespace, eventCount: $0.eventCount, lastPosition: $0.lastPosition,
-                       trimmedThrough: $0.trimmedThrough, vector: $0.vector)
+                       trimmedThrough: $0.trimmedThrough, vector: $0.vector,
+                       aliases: $0.aliasCount == 0 ? [] : try store.aliases(in: $0.namespace).map {
+                           AliasSlot(origin: $0.origin, originSeq: $0.originSeq, id: $0.id, after: $0.after)
+                       })
         }
     }
 

@@ -10,13 +10,35 @@ public struct LogSummary: Sendable, Hashable {
     public let trimmedThrough: UInt64
     /// What the source claims to hold: origin → highest originSeq.
     public let vector: VersionVector
+    /// Slots held through an event held under another slot, in the order they entered.
+    public let aliases: [AliasSlot]
 
-    public init(namespace: Namespace, eventCount: UInt64, lastPosition: UInt64, trimmedThrough: UInt64, vector: VersionVector) {
+    public init(namespace: Namespace, eventCount: UInt64, lastPosition: UInt64, trimmedThrough: UInt64, vector: VersionVector,
+                aliases: [AliasSlot] = []) {
+        self.aliases = aliases
         self.namespace = namespace
         self.eventCount = eventCount
         self.lastPosition = lastPosition
         self.trimmedThrough = trimmedThrough
         self.vector = vector
+    }
+}
+
+/// An origin slot a log holds through an event it holds under another slot:
+/// the same event accepted by two relays (`Alias`, Docs/FORMAT.md "Aliases").
+public struct AliasSlot: Sendable, Hashable {
+    public let origin: RelayID
+    public let originSeq: UInt64
+    /// The event; nil when its source no longer has it (trimmed).
+    public let id: EventID?
+    /// The log position the alias entered after.
+    public let after: UInt64
+
+    public init(origin: RelayID, originSeq: UInt64, id: EventID?, after: UInt64) {
+        self.origin = origin
+        self.originSeq = originSeq
+        self.id = id
+        self.after = after
     }
 }
 

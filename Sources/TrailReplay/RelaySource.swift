@@ -37,7 +37,8 @@ public final class RelaySource: LogSource {
                 entries[key] = seq
             }
             return LogSummary(namespace: namespace, eventCount: output.eventCount, lastPosition: output.lastPosition,
-                              trimmedThrough: output.trimmedThrough, vector: VersionVector(entries))
+                              trimmedThrough: output.trimmedThrough, vector: VersionVector(entries),
+                              aliases: try (output.aliases ?? []).map { try AliasSlot($0, source: name) })
         }
     }
 
@@ -59,6 +60,7 @@ public final class RelaySource: LogSource {
 public final class JSONLinesSource: LogSource {
     public let name: String
     let logs: [Namespace: [StoredEvent]]
+    let aliases: [Namespace: [AliasSlot]]
     /// Lines that did not parse or whose id is not their hash (a tolerant source only).
     public let damaged: [SegmentSource.Damage]
 
@@ -66,6 +68,7 @@ public final class JSONLinesSource: LogSource {
         name = path
         guard let data = FileManager.default.contents(atPath: path) else { throw ReplayError.source(path, "cannot be read") }
         var logs = [Namespace: [StoredEvent]]()
+        var aliases = [Namespace: [AliasSlot]]()
         var damaged = [SegmentSource.Damage]()
         let decoder = JSONDecoder()
         var lineNumber = 0
@@ -73,6 +76,15 @@ public final class JSONLinesSource: LogSource {
             lineNumber += 1
             guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { continue }
             do {
+                if line.starts(with: Array(#"{"alias""#.utf8)) {
+                    let alias: AliasOutput
+                    do { alias = try decoder.decode(AliasLine.self, from: Data(line)).alias } catch {
+                        throw ReplayError.invalid("not an alias object: \(error)")
+                    }
+                    guard let namespace = try? Namespace(alias.namespace) else { throw ReplayError.invalid("alias namespace is not a namespace name") }
+                    aliases[namespace, default: []].append(try AliasSlot(alias, source: "\(path):\(lineNumber)"))
+                    continue
+                }
                 let output = try decoder.decode(EventOutput.self, from: Data(line))
                 let event: Event
                 do { event = try output.event() } catch { throw ReplayError.invalid("\(error)") }
@@ -87,6 +99,7 @@ public final class JSONLinesSource: LogSource {
         }
         for namespace in logs.keys { logs[namespace]!.sort { $0.position < $1.position } }
         self.logs = logs
+        self.aliases = aliases
         self.damaged = damaged
     }
 
@@ -94,8 +107,10 @@ public final class JSONLinesSource: LogSource {
         logs.keys.filter { $0.name.hasPrefix(prefix) }.sorted { $0.name < $1.name }.map { namespace in
             let events = logs[namespace]!
             let vector = events.reduce(into: VersionVector()) { $0.advance(origin: $1.origin, to: $1.originSeq) }
+            let aliases = self.aliases[namespace] ?? []
             return LogSummary(namespace: namespace, eventCount: UInt64(events.count), lastPosition: events.last?.position ?? 0,
-                              trimmedThrough: (events.first?.position ?? 1) - 1, vector: vector)
+                              trimmedThrough: (events.first?.position ?? 1) - 1,
+                              vector: aliases.reduce(into: vector) { $0.advance(origin: $1.origin, to: $1.originSeq) }, aliases: aliases)
         }
     }
 
@@ -110,6 +125,21 @@ public final class JSONLinesSource: LogSource {
     }
 
     public func close() async {}
+}
+
+extension AliasSlot {
+    /// An alias as the API and JSON lines give it; `source` names where, for errors.
+    init(_ output: AliasOutput, source: String) throws {
+        guard let origin = try? PublicKey(hex: output.origin) else {
+            throw ReplayError.source(source, "alias origin \"\(output.origin)\" is not a relay key")
+        }
+        var id: EventID?
+        if let hex = output.id {
+            guard let parsed = try? EventID(hex: hex) else { throw ReplayError.source(source, "alias id \"\(hex)\" is not an event id") }
+            id = parsed
+        }
+        self.init(origin: origin, originSeq: output.originSeq, id: id, after: output.after)
+    }
 }
 
 /// Opens what a command names: an `http://` or `https://` URL is a relay; a

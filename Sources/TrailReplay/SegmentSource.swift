@@ -32,6 +32,8 @@ public final class SegmentSource: LogSource {
 
     public let name: String
     let pieces: [Namespace: [Piece]]
+    /// From alias segments (`Segment.holdsAliases`), ordered by where they entered.
+    let aliases: [Namespace: [AliasSlot]]
     public let damaged: [Damage]
     let limits: EventLimits
     let cache = Mutex<(file: String, segment: Segment)?>(nil)
@@ -57,10 +59,17 @@ public final class SegmentSource: LogSource {
         }
         guard !files.isEmpty else { throw ReplayError.source(name, "holds no .\(Self.fileExtension) segment files") }
         var pieces = [Namespace: [Piece]]()
+        var aliases = [Namespace: [AliasSlot]]()
         var damaged = [Damage]()
         for file in files {
             do {
                 let segment = try Self.decode(file, limits: limits)
+                if segment.holdsAliases {
+                    aliases[segment.namespace, default: []] += segment.records.map {
+                        AliasSlot(origin: $0.origin, originSeq: $0.originSeq, id: $0.event.id, after: segment.firstPosition)
+                    }
+                    continue
+                }
                 pieces[segment.namespace, default: []].append(Piece(
                     file: file, namespace: segment.namespace, firstPosition: segment.firstPosition,
                     count: segment.records.count, advances: segment.advances))
@@ -80,6 +89,7 @@ public final class SegmentSource: LogSource {
             pieces[namespace] = ordered
         }
         self.pieces = pieces
+        self.aliases = aliases.mapValues { $0.sorted { ($0.after, $0.origin, $0.originSeq) < ($1.after, $1.origin, $1.originSeq) } }
         self.damaged = damaged
     }
 
@@ -97,11 +107,14 @@ public final class SegmentSource: LogSource {
     public func namespaces(prefix: String) async throws -> [LogSummary] {
         pieces.keys.filter { $0.name.hasPrefix(prefix) }.sorted { $0.name < $1.name }.map { namespace in
             let list = pieces[namespace]!
-            let vector = list.reduce(into: VersionVector()) { $0.merge($1.advances) }
+            let aliases = self.aliases[namespace] ?? []
+            let vector = aliases.reduce(into: list.reduce(into: VersionVector()) { $0.merge($1.advances) }) {
+                $0.advance(origin: $1.origin, to: $1.originSeq)
+            }
             let first = list.first!.firstPosition
             let last = list.last!.firstPosition + UInt64(list.last!.count) - 1
             return LogSummary(namespace: namespace, eventCount: UInt64(list.reduce(0) { $0 + $1.count }),
-                              lastPosition: last, trimmedThrough: first - 1, vector: vector)
+                              lastPosition: last, trimmedThrough: first - 1, vector: vector, aliases: aliases)
         }
     }
 

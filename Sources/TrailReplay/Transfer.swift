@@ -22,6 +22,8 @@ public struct Exporter: Sendable {
         public var events: UInt64 = 0
         public var files = 0
         public var bytes: UInt64 = 0
+        /// Alias slots written after their namespace's events.
+        public var aliases = 0
 
         public init() {}
     }
@@ -73,7 +75,11 @@ public struct Exporter: Sendable {
                 progress?(summary.events)
                 batch.removeAll(keepingCapacity: true)
             }
+            // The events aliases name, kept as they pass, to be written after the log.
+            let aliasIDs = Set(log.aliases.compactMap(\.id))
+            var aliased = [EventID: Event]()
             try await replay.run { stored in
+                if aliasIDs.contains(stored.id) { aliased[stored.id] = stored.event }
                 // A segment carries consecutive originSeqs per origin: a filter that skips some starts a new one.
                 if format == .segments, let last = batch.last(where: { $0.origin == stored.origin }), last.originSeq + 1 != stored.originSeq {
                     try flush()
@@ -82,6 +88,27 @@ public struct Exporter: Sendable {
                 if batch.count >= segmentEventCountMax { try flush() }
             }
             try flush()
+            // An alias of an event the selection left out is left out with it.
+            for alias in log.aliases {
+                guard let id = alias.id, let event = aliased[id] else { continue }
+                let record = Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: event)
+                let bytes: [UInt8]
+                switch format {
+                case .segments:
+                    bytes = try Segment(namespace: log.namespace, firstPosition: alias.after, records: [record], holdsAliases: true).encoded()
+                    let path = folder + "/" + String(repeating: "0", count: max(0, 16 - String(alias.after).count))
+                        + "\(alias.after)-\(alias.origin.hex.prefix(16))-\(alias.originSeq).alias.\(SegmentSource.fileExtension)"
+                    guard manager.createFile(atPath: path, contents: Data(bytes)) else { throw ReplayError.source(path, "cannot be written") }
+                    summary.files += 1
+                case .jsonl:
+                    bytes = Array(try JSONEncoder().encode(AliasLine(alias: AliasOutput(
+                        namespace: log.namespace.name, origin: alias.origin.hex, originSeq: alias.originSeq, id: id.hex, after: alias.after))))
+                        + [UInt8(ascii: "\n")]
+                    try lines!.write(contentsOf: bytes)
+                }
+                summary.bytes += UInt64(bytes.count)
+                summary.aliases += 1
+            }
         }
         return summary
     }
@@ -122,22 +149,36 @@ public struct Importer: Sendable {
     public func run(prefix: String = "", progress: (@Sendable (UInt64) -> Void)? = nil) async throws -> Summary {
         var summary = Summary()
         for log in try await source.namespaces(prefix: prefix) {
+            let aliasIDs = Set(log.aliases.compactMap(\.id))
+            var aliased = [EventID: Event]()
+            var records = [Segment.Record]()
             try await source.forEachPage(log.namespace, pageSize: batchEventCountMax) { page in
-                let results = try await store.apply(contentsOf: page.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) })
-                for result in results {
-                    switch result.outcome {
-                    case .appended: summary.appended += 1
-                    case .duplicate: summary.duplicates += 1
-                    case .pending: summary.pending += 1
-                    case .conflict: summary.conflicts += 1
-                    case .trimmed: summary.trimmed += 1
-                    case .headMoved: break
-                    }
-                }
-                progress?(summary.total)
-                return true
+                for stored in page where aliasIDs.contains(stored.id) { aliased[stored.id] = stored.event }
+                records = page.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) }
+                return try await apply(records, &summary, progress)
             }
+            // Then the slots the source holds through events held under another (`AliasSlot`).
+            records = log.aliases.compactMap { alias in
+                alias.id.flatMap { aliased[$0] }.map { Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: $0) }
+            }
+            _ = try await apply(records, &summary, progress)
         }
         return summary
+    }
+
+    private func apply(_ records: [Segment.Record], _ summary: inout Summary, _ progress: (@Sendable (UInt64) -> Void)?) async throws -> Bool {
+        guard !records.isEmpty else { return true }
+        for result in try await store.apply(contentsOf: records) {
+            switch result.outcome {
+            case .appended: summary.appended += 1
+            case .duplicate: summary.duplicates += 1
+            case .pending: summary.pending += 1
+            case .conflict: summary.conflicts += 1
+            case .trimmed: summary.trimmed += 1
+            case .headMoved: break
+            }
+        }
+        progress?(summary.total)
+        return true
     }
 }

@@ -81,9 +81,27 @@ public struct Verifier: Sendable {
         var positions = [EventID: UInt64]()
         var lastSeq = [RelayID: UInt64]()
         var count: UInt64 = 0
+        // Aliases fill their slots between positions: each right after the one it entered at.
+        var aliases = summary.aliases.sorted { $0.after < $1.after }[...]
+        func fillAliases(through position: UInt64) {
+            while let alias = aliases.first, alias.after <= position {
+                aliases.removeFirst()
+                let slot = "alias \(alias.origin.hex.prefix(8)) seq \(alias.originSeq)"
+                if let previous = lastSeq[alias.origin], alias.originSeq != previous + 1 {
+                    report(.originOrder, alias.after, "\(slot) follows seq \(previous)")
+                } else if lastSeq[alias.origin] == nil, trimmed == 0, alias.originSeq != 1 {
+                    report(.originOrder, alias.after, "\(slot) is the first of its origin; seq 1 is not before it")
+                }
+                lastSeq[alias.origin] = max(lastSeq[alias.origin] ?? 0, alias.originSeq)
+                if let id = alias.id, positions[id] == nil, alias.after > trimmed {
+                    report(.originIndex, alias.after, "\(slot) names event \(id.short), which is not before it")
+                }
+            }
+        }
         try await source.forEachPage(namespace) { page in
             for (stored, status) in zip(page, Event.signatureStatuses(page.map(\.event))) {
                 let position = stored.position
+                fillAliases(through: position - 1)
                 let event = stored.event
                 if position <= trimmed {
                     report(.trimPoint, position, "position \(position) is held; the log is trimmed through \(trimmed)")
@@ -116,6 +134,7 @@ public struct Verifier: Sendable {
         if expected != summary.lastPosition + 1, count > 0 {
             report(.densePositions, nil, "the log ends at \(expected - 1); the source says \(summary.lastPosition)")
         }
+        fillAliases(through: .max)
         let held = VersionVector(lastSeq)
         if held != summary.vector {
             for origin in Set(held.origins + summary.vector.origins).sorted() where held[origin] != summary.vector[origin] {

@@ -279,7 +279,7 @@ public final class Store: Sendable {
             firstPosition: state.eventCount > 0 ? state.trimmedThrough + 1 : nil,
             lastPosition: state.lastPosition, trimmedThrough: state.trimmedThrough,
             vector: vector(from: state.vector), retention: state.retention,
-            pendingCount: try pending(in: namespace).count)
+            pendingCount: try pending(in: namespace).count, aliasCount: state.aliasCount)
     }
 
     /// Every namespace with its statistics, sorted by name.

@@ -71,6 +71,8 @@ public struct NamespaceInfo: Sendable, Hashable {
     public let vector: VersionVector
     public let retention: Retention
     public let pendingCount: Int
+    /// Origin slots held through events the log holds under another slot (`Store.aliases`).
+    public let aliasCount: UInt64
 }
 
 /// A page of events read from a cursor.

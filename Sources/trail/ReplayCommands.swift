@@ -389,9 +389,10 @@ struct ExportCommand: AsyncParsableCommand {
         let seconds = max(Date().timeIntervalSince(started), 0.001)
         if json {
             print(JSONLine.encode(["out": out, "events": summary.events, "namespaces": summary.namespaces, "files": summary.files,
-                                   "bytes": summary.bytes, "eventsPerSecond": Int(Double(summary.events) / seconds)]))
+                                   "aliases": summary.aliases, "bytes": summary.bytes, "eventsPerSecond": Int(Double(summary.events) / seconds)]))
         } else {
-            print("exported \(summary.events) events of \(summary.namespaces) namespaces to \(out): \(summary.files) files, \(summary.bytes) bytes, \(Int(Double(summary.events) / seconds)) events/s")
+            let aliases = summary.aliases == 0 ? "" : " and \(summary.aliases) aliases"
+            print("exported \(summary.events) events\(aliases) of \(summary.namespaces) namespaces to \(out): \(summary.files) files, \(summary.bytes) bytes, \(Int(Double(summary.events) / seconds)) events/s")
         }
     }
 }

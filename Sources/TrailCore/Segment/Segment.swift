@@ -34,6 +34,8 @@ public struct Segment: Sendable, Hashable {
     public static let magic: [UInt8] = Array("TRLS".utf8)
     public static let version: UInt8 = 1
     static let flagZstd: UInt8 = 1
+    static let flagAliases: UInt8 = 2
+    static let flagsKnown = flagZstd | flagAliases
     /// The largest body a reader expands (frozen for version 1).
     public static let rawByteCountMax = 64 << 20
     public static let checksumByteCount = SHA256.byteCount
@@ -43,6 +45,10 @@ public struct Segment: Sendable, Hashable {
     public let firstPosition: UInt64
     public let records: [Record]
     public let ranges: [Range]
+    /// The records are aliases (an export's `aliases` file), not log records:
+    /// each names a slot filled by an event its log holds under another slot,
+    /// and `firstPosition` is the position the alias entered after.
+    public let holdsAliases: Bool
 
     public enum Invalid: Error, Equatable, Sendable, CustomStringConvertible {
         case otherNamespace(index: Int, found: Namespace, expected: Namespace)
@@ -63,7 +69,7 @@ public struct Segment: Sendable, Hashable {
 
     /// Builds a segment. Every record must be in `namespace`, and each origin's
     /// records must carry consecutive, ascending originSeqs.
-    public init(namespace: Namespace, firstPosition: UInt64 = 0, records: [Record]) throws(Invalid) {
+    public init(namespace: Namespace, firstPosition: UInt64 = 0, records: [Record], holdsAliases: Bool = false) throws(Invalid) {
         var ranges = [Range]()
         var slot = [RelayID: Int]()
         for (index, record) in records.enumerated() {
@@ -89,6 +95,7 @@ public struct Segment: Sendable, Hashable {
         self.firstPosition = firstPosition
         self.records = records
         self.ranges = ranges
+        self.holdsAliases = holdsAliases
     }
 
     /// Per origin, the highest originSeq this segment carries: what a relay
@@ -115,7 +122,7 @@ public struct Segment: Sendable, Hashable {
         var writer = ByteWriter(capacity: 64 + name.count + ranges.count * 48 + stored.count)
         writer.write(contentsOf: Self.magic)
         writer.write(Self.version)
-        writer.write(compress ? Self.flagZstd : 0)
+        writer.write((compress ? Self.flagZstd : 0) | (holdsAliases ? Self.flagAliases : 0))
         writer.write(UInt8(name.count))
         writer.write(contentsOf: name)
         writer.write(firstPosition)
@@ -170,8 +177,8 @@ public struct Segment: Sendable, Hashable {
         reader = ByteReader(header, offset: 5, context: context)
         let flagsOffset = reader.offset
         let flags = try reader.readUInt8("flags")
-        guard flags & ~Self.flagZstd == 0 else {
-            throw reader.error("flags", .invalid("has unknown bits \(flags & ~Self.flagZstd)"), at: flagsOffset)
+        guard flags & ~Self.flagsKnown == 0 else {
+            throw reader.error("flags", .invalid("has unknown bits \(flags & ~Self.flagsKnown)"), at: flagsOffset)
         }
         let nameLength = Int(try reader.readUInt8("namespace length"))
         let nameOffset = reader.offset
@@ -236,6 +243,7 @@ public struct Segment: Sendable, Hashable {
         self.firstPosition = firstPosition
         self.records = records
         self.ranges = ranges
+        self.holdsAliases = flags & Self.flagAliases != 0
     }
 
     private static func decodeRecords(

@@ -388,12 +388,7 @@ final class PeerLink: Sendable {
     /// The event an alias names: from the page when there, else read from the log (nil once trimmed).
     private func aliasedEvent(_ alias: Alias, _ namespace: Namespace, _ page: Page) throws -> Event? {
         if let stored = page.events.first(where: { $0.position == alias.eventPosition }) { return stored.event }
-        do {
-            let found = try store.read(namespace, after: .position(relay: store.relayID.fingerprint, position: alias.eventPosition - 1), limit: 1)
-            return found.events.first { $0.position == alias.eventPosition }?.event
-        } catch StoreError.trimmed {
-            return nil
-        }
+        return try store.event(at: alias.eventPosition, in: namespace)?.event
     }
 
     /// Sends records as segments of at most the configured size, splitting

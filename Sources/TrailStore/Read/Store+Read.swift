@@ -212,8 +212,22 @@ extension Store {
                 throw StoreError.corrupt(what: "alias record of \(namespace)", detail: "origin index \(record.origin) is unknown")
             }
             return Alias(number: number + UInt64(offset) + 1, origin: origins[Int(record.origin)], originSeq: record.originSeq,
-                         eventPosition: record.eventPosition, after: record.after)
+                         eventPosition: record.eventPosition, after: record.after,
+                         id: try event(at: record.eventPosition, in: state)?.id)
         }
+    }
+
+    /// The event at `position` of the namespace's log; nil past its end or trimmed.
+    public func event(at position: UInt64, in namespace: Namespace) throws -> StoredEvent? {
+        guard let state = state(of: namespace) else { return nil }
+        return try event(at: position, in: state)
+    }
+
+    func event(at position: UInt64, in state: NamespaceState) throws -> StoredEvent? {
+        guard position > state.trimmedThrough, position <= state.lastPosition,
+              let value = try database.get(.log, Keys.log(shard: state.shard, namespace: state.number, position: position)) else { return nil }
+        var origins = originRegistry.snapshot
+        return try value.withUnsafeBytes { try decodeLogRecord($0, position: position, state: state, origins: &origins).0 }
     }
 
     /// How many aliases the namespace holds (read from memory).
@@ -232,4 +246,6 @@ public struct Alias: Sendable, Hashable {
     public let eventPosition: UInt64
     /// The log's last position when the alias entered.
     public let after: UInt64
+    /// The event's id; nil once retention trimmed it.
+    public let id: EventID?
 }
