@@ -102,20 +102,29 @@ public final class TrailClient: Sendable {
     /// Appends a batch to one namespace in the binary bulk form (Docs/FORMAT.md §5).
     @discardableResult
     public func append(contentsOf events: [Event], to namespace: Namespace, options: AppendOptions = AppendOptions()) async throws -> [AppendOutcome] {
+        try await bulk(events, path: "/v1/events/\(Self.escape(namespace))", options: options)
+    }
+
+    func bulk(_ events: [Event], path: String, options: AppendOptions) async throws -> [AppendOutcome] {
         var body = ByteBuffer()
         for event in events {
             let bytes = event.encoded
             body.writeInteger(UInt32(bytes.count))
             body.writeBytes(bytes)
         }
-        let response = try await request(
-            .POST, "/v1/events/\(Self.escape(namespace))", query: Self.query(options), body: body,
-            contentType: "application/x-trail-events")
+        let response = try await request(.POST, path, query: Self.query(options), body: body, contentType: "application/x-trail-events")
         guard (200..<300).contains(response.status.code) else { return try Self.decode(AppendBatchResponse.self, response).results }
         let parsed = response.body.withUnsafeReadableBytes { bytes in
             Result { () throws(InputError) in try AppendBatchResponse.parse(bytes) }
         }
         do { return try parsed.get().results } catch { throw TrailClientError.malformed("batch answer: \(error)") }
+    }
+
+    /// Appends a batch whose events may be in many namespaces, in one binary
+    /// bulk request (`POST /v1/events`). Results are in the events' order.
+    @discardableResult
+    public func append(contentsOf events: [Event], options: AppendOptions = AppendOptions()) async throws -> [AppendOutcome] {
+        try await bulk(events, path: "/v1/events", options: options)
     }
 
     func send<T: Decodable>(json input: EventInput, namespace: Namespace, options: AppendOptions, as type: T.Type) async throws -> T {

@@ -131,8 +131,61 @@ extension Relay {
         }
     }
 
-    /// The bulk body: `(length: UInt32 BE, canonical event)*`, each event in `namespace`.
-    static func decodeBulk(_ body: ByteBuffer, namespace: Namespace, limits: EventLimits) throws(APIError) -> [Event] {
+    /// `POST /v1/events`: a binary bulk body whose events may be in many
+    /// namespaces (the writer of many conversations at once). Each namespace
+    /// must be writable with the token and obey its policy; all events are
+    /// decoded and checked before any is appended.
+    func appendAcrossNamespaces(_ request: Request) async throws -> Response {
+        guard request.headers[.contentType]?.lowercased().hasPrefix(Self.bulkMediaType) == true else {
+            throw APIError(.unsupportedMediaType, "bad_body", field: "Content-Type",
+                           "POST /v1/events takes the binary bulk body (\(Self.bulkMediaType)); post JSON to /v1/events/{namespace}")
+        }
+        let secret = Self.secret(request)
+        let wanted = try Self.wantedDurability(request)
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
+        }
+        var request = request
+        let body: ByteBuffer
+        do { body = try await request.collectBody(upTo: configuration.requestBytesMax) } catch {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds \(configuration.requestBytesMax) bytes")
+        }
+        let events = try Self.decodeBulk(body, namespace: nil, limits: EventLimits(payloadBytesMax: configuration.payloadBytesMax))
+        guard !events.isEmpty else { throw APIError(.badRequest, "bad_field", field: "body", "the batch is empty") }
+        var namespaces = [Namespace: [Event]]()
+        for event in events { namespaces[event.namespace, default: []].append(event) }
+        for (namespace, inNamespace) in namespaces {
+            _ = try access.authorize(secret, .write, namespace)
+            let policy = configuration.policy(for: namespace)
+            if let policy {
+                if let limit = policy.payloadBytesMax, let large = inNamespace.first(where: { $0.payload.count > limit }) {
+                    throw APIError(.badRequest, "too_large", field: "body",
+                                   "event \(large.id.short) in \(namespace) has a payload of \(large.payload.count) bytes; namespaces under \"\(policy.prefix)\" take at most \(limit)")
+                }
+                try Self.check(inNamespace, against: policy, single: false)
+            }
+            try await applyRetention(policy, namespace)
+        }
+        metrics.appendRequests.increment()
+        let results: [AppendResult]
+        do { results = try await store.append(contentsOf: events) } catch let error as StoreError {
+            metrics.refusedEvents.increment(by: events.count)
+            throw APIError(error)
+        }
+        metrics.count(results)
+        var reached = store.configuration.durability.rawValue
+        if wanted == .synced, store.configuration.durability == .buffered {
+            try await store.sync()
+            reached = Durability.synced.rawValue
+        }
+        var writer = JSONWriter(capacity: 200 * results.count + 16)
+        writer.write(AppendBatchResponse(results: results.map { Self.outcome($0, durability: reached) }))
+        return jsonResponse(written: writer)
+    }
+
+    /// The bulk body: `(length: UInt32 BE, canonical event)*`, each event in
+    /// `namespace`, or in any namespace when nil.
+    static func decodeBulk(_ body: ByteBuffer, namespace: Namespace?, limits: EventLimits) throws(APIError) -> [Event] {
         var events = [Event]()
         var offset = 0
         let bytes = body.readableBytesView
@@ -154,7 +207,7 @@ extension Relay {
             } catch {
                 throw APIError(.badRequest, "bad_event", field: field, "at offset \(offset + 4): \(error)")
             }
-            guard event.namespace == namespace else {
+            if let namespace, event.namespace != namespace {
                 throw APIError(.badRequest, "bad_event", field: "\(field).namespace", "the event is in \"\(event.namespace)\", the request in \"\(namespace)\"")
             }
             events.append(event)

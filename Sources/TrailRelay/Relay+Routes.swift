@@ -33,6 +33,7 @@ extension Relay {
         }
         router.get("/v1/namespaces") { [self] request, _ in try listNamespaces(request) }
         router.get("/v1/namespaces/**") { [self] request, _ in try namespaceStatus(request) }
+        router.post("/v1/events") { [self] request, _ in try await appendAcrossNamespaces(request) }
         router.post("/v1/events/**") { [self] request, _ in try await append(request) }
         router.get("/v1/events/**") { [self] request, _ in try read(request) }
         router.get("/v1/admin/blocked-peers") { [self] request, _ in

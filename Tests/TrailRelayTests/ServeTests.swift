@@ -254,6 +254,34 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(try await http("GET", relay.url + "/healthz").0 == 200)
     }
 
+    /// One binary bulk request to `POST /v1/events` appends to many
+    /// namespaces; a token that may not write one of them appends nothing.
+    @Test func aBulkAppendAcrossNamespaces() async throws {
+        let config = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
+        let file = config.path + "/trail.json"
+        try #"{"tokens": [{"name": "all", "secret": "all-secret-0123456789"}, {"name": "docs", "secret": "docs-secret-0123456789", "prefixes": ["doc/"]}]}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let relay = try await ServeProcess([], environment: ["TRAIL_CONFIG": file])
+        defer { Task { await relay.stop() } }
+        let events = try (0..<30).map { index in
+            try Event(namespace: Namespace(index % 3 == 0 ? "chat/\(index % 2)" : "doc/\(index % 5)"),
+                      timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_000 + UInt64(index), logical: 0),
+                      type: "bulk", payload: Array("event \(index)".utf8))
+        }
+        let narrow = TrailClient(relays: [relay.url], token: "docs-secret-0123456789")
+        await #expect(throws: (any Error).self) { try await narrow.append(contentsOf: events) }
+        let client = TrailClient(relays: [relay.url], token: "all-secret-0123456789")
+        #expect(try await client.namespaces(prefix: "").isEmpty, "the refused request appended nothing")
+        let results = try await client.append(contentsOf: events)
+        #expect(results.map(\.outcome) == Array(repeating: "appended", count: 30))
+        #expect(results.map(\.id) == events.map(\.id.hex))
+        let counts = Dictionary(uniqueKeysWithValues: try await client.namespaces(prefix: "").map { ($0.namespace, $0.eventCount) })
+        #expect(counts == ["chat/0": 5, "chat/1": 5, "doc/0": 4, "doc/1": 4, "doc/2": 4, "doc/3": 4, "doc/4": 4])
+        let (status, text) = try await http("POST", relay.url + "/v1/events", body: "{}", token: "all-secret-0123456789")
+        #expect(status == 415 && text.contains("bulk"))
+    }
+
     /// Configuration errors stop `trail serve` with a message naming the source and the key.
     @Test func badConfigurationIsNamed() async throws {
         let directory = TemporaryDirectory("config")
