@@ -7,10 +7,8 @@ import TrailReplication
 import TrailStore
 
 extension Relay {
-    /// The media type of the binary bulk body (Docs/FORMAT.md §5): each
-    /// event's canonical encoding, signature included, after its length as a
-    /// big-endian UInt32.
-    static let bulkMediaType = "application/x-trail-events"
+    /// The media type of the binary bulk body (`BulkBody`).
+    static let bulkMediaType = BulkBody.mediaType
 
     /// `POST /v1/events/{namespace}`: one event or a batch, JSON or binary.
     func append(_ request: Request) async throws -> Response {
@@ -183,35 +181,16 @@ extension Relay {
         return jsonResponse(written: writer)
     }
 
-    /// The bulk body: `(length: UInt32 BE, canonical event)*`, each event in
-    /// `namespace`, or in any namespace when nil.
+    /// The bulk body (`BulkBody`), each event in `namespace`, or in any namespace when nil.
     static func decodeBulk(_ body: ByteBuffer, namespace: Namespace?, limits: EventLimits) throws(APIError) -> [Event] {
-        var events = [Event]()
-        var offset = 0
-        let bytes = body.readableBytesView
-        while offset < bytes.count {
-            let field = "body[\(events.count)]"
-            guard bytes.count - offset >= 4 else {
-                throw APIError(.badRequest, "bad_body", field: field, "\(bytes.count - offset) bytes at offset \(offset) are too few for a length prefix")
-            }
-            let start = bytes.startIndex + offset
-            let length = Int(bytes[start]) << 24 | Int(bytes[start + 1]) << 16 | Int(bytes[start + 2]) << 8 | Int(bytes[start + 3])
-            guard length <= bytes.count - offset - 4 else {
-                throw APIError(.badRequest, "bad_body", field: field, "length \(length) at offset \(offset) runs past the body's end")
-            }
-            let event: Event
-            do {
-                event = try bytes[(start + 4)..<(start + 4 + length)].withUnsafeBytes { buffer throws(DecodeError) in
-                    try Event(decoding: buffer, limits: limits)
-                }
-            } catch {
-                throw APIError(.badRequest, "bad_event", field: field, "at offset \(offset + 4): \(error)")
-            }
-            if let namespace, event.namespace != namespace {
-                throw APIError(.badRequest, "bad_event", field: "\(field).namespace", "the event is in \"\(event.namespace)\", the request in \"\(namespace)\"")
-            }
-            events.append(event)
-            offset += 4 + length
+        let decoded = body.withUnsafeReadableBytes { bytes in Result { () throws(BulkBody.Invalid) in try BulkBody.decode(bytes, limits: limits) } }
+        let events: [Event]
+        do { events = try decoded.get() } catch {
+            throw APIError(.badRequest, error.isFraming ? "bad_body" : "bad_event",
+                           field: "body[\(error.index)]", "at offset \(error.offset): \(error.reason)")
+        }
+        if let namespace, let (index, event) = events.enumerated().first(where: { $0.element.namespace != namespace }) {
+            throw APIError(.badRequest, "bad_event", field: "body[\(index)].namespace", "the event is in \"\(event.namespace)\", the request in \"\(namespace)\"")
         }
         return events
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
@@ -170,9 +171,31 @@ extension Relay {
         }
         metrics.readRequests.increment()
         metrics.readEvents.increment(by: page.events.count)
+        if request.headers[.accept]?.lowercased().hasPrefix(BulkBody.mediaType) == true {
+            return try Self.binaryPage(page, cursor: cursor, filter: filter)
+        }
         var writer = JSONWriter(capacity: 512 * page.events.count + 256)
         writer.write(Self.output(page))
         return jsonResponse(written: writer)
+    }
+
+    /// A page as a binary bulk body (`BulkBody`), its cursors in headers.
+    /// Positions are dense from `Trail-First-Position`: so only a fast cursor
+    /// (or none) and no filter, which would skip some.
+    static func binaryPage(_ page: Page, cursor: Cursor?, filter: ReadFilter) throws(APIError) -> Response {
+        if case .vector = cursor {
+            throw APIError(.badRequest, "bad_parameter", field: "after", "a binary page resumes from a fast cursor; a portable one skips events, so positions would not be dense (read JSON)")
+        }
+        guard filter.types == nil, filter.authors == nil else {
+            throw APIError(.badRequest, "bad_parameter", field: "type", "a binary page holds every event; filters are for JSON pages")
+        }
+        let body = BulkBody.encode(page.events.map(\.event))
+        var headers: HTTPFields = [.contentType: BulkBody.mediaType]
+        headers[HTTPField.Name("Trail-First-Position")!] = String(page.events.first?.position ?? 0)
+        headers[HTTPField.Name("Trail-Cursor")!] = page.cursor.text
+        headers[HTTPField.Name("Trail-Portable-Cursor")!] = page.portableCursor.text
+        headers[HTTPField.Name("Trail-Last-Position")!] = String(page.lastPosition)
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func output(_ page: Page) -> PageOutput {

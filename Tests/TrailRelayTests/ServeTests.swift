@@ -282,6 +282,36 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(status == 415 && text.contains("bulk"))
     }
 
+    /// A binary page: the same events as JSON pages, positions dense from
+    /// the header's first; a portable cursor or a filter is refused.
+    @Test func binaryPagesReplayTheLog() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("replay/binary")
+        let events = try (0..<25).map { index in
+            try Event(namespace: namespace, timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_000 + UInt64(index), logical: 0),
+                      type: "bin", payload: (0..<40).map { UInt8(truncatingIfNeeded: $0 * index) })
+        }
+        _ = try await client.append(contentsOf: events, to: namespace)
+        var read = [Event]()
+        var positions = [UInt64]()
+        var cursor: String?
+        while true {
+            let page = try await client.readBinary(namespace, after: cursor, limit: 10)
+            read += page.events
+            positions += page.events.indices.map { page.firstPosition + UInt64($0) }
+            cursor = page.cursor
+            if page.isAtEnd { break }
+        }
+        #expect(read == events)
+        #expect(positions == Array(1...25))
+        let json = try await client.read(namespace, limit: 1)
+        await #expect(throws: (any Error).self) { try await client.readBinary(namespace, after: json.portableCursor) }
+        let (status, text) = try await http("GET", relay.url + "/v1/events/replay/binary?type=bin", contentType: "application/json")
+        #expect(status == 200 && text.contains("\"events\""), "JSON filters still work")
+    }
+
     /// Configuration errors stop `trail serve` with a message naming the source and the key.
     @Test func badConfigurationIsNamed() async throws {
         let directory = TemporaryDirectory("config")
