@@ -16,6 +16,8 @@ final class ServeChild: @unchecked Sendable {
     let process = Process()
     let url: String
     let directory: String
+    /// The peer listener's port, when started with `--peer-listen`.
+    let peerPort: Int?
 
     init(_ name: String, extra: [String] = []) throws {
         directory = scratch + "/" + name
@@ -33,19 +35,25 @@ final class ServeChild: @unchecked Sendable {
         }
         guard let range = line.range(of: "http://") else { throw BenchError("no URL in: \(line)") }
         url = String(line[range.lowerBound...].prefix { !$0.isWhitespace })
+        peerPort = line.range(of: " peers on ").flatMap { range in
+            Int(line[range.upperBound...].prefix { !$0.isWhitespace }.split(separator: ":").last ?? "")
+        }
     }
 
     /// Resident set size of the server now, from /proc.
-    var residentBytes: Int {
-        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
-        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
-        return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
-    }
+    var residentBytes: Int { residentBytesOf(process.processIdentifier) }
 
     func stop() {
         process.terminate()
         process.waitUntilExit()
     }
+}
+
+/// A process's resident set size now, from /proc.
+func residentBytesOf(_ pid: Int32) -> Int {
+    let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return (Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0) * 1024
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -14,7 +14,10 @@ let quick = arguments.contains("--quick")
 let trailOnly = arguments.contains("--trail-only")
 let shardCount = Int(ProcessInfo.processInfo.environment["TRAIL_BENCH_SHARDS"] ?? "") ?? StoreConfiguration().shardCount
 let selected = Set(arguments.filter { !$0.hasPrefix("--") })
-func wanted(_ name: String) -> Bool { selected.isEmpty || selected.contains("all") || selected.contains(name) }
+func wanted(_ name: String) -> Bool {
+    // `compare` runs other servers: only when asked for by name.
+    (selected.isEmpty || selected.contains("all") || selected.contains(name)) && !(selected == ["compare"])
+}
 
 let scratch = NSTemporaryDirectory() + "trail-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: scratch)
@@ -348,6 +351,10 @@ if wanted("rss") {
     print(String(format: "  (trail wrote %.0f ev/s, raw %.0f ev/s; trail SST bytes %llu)", Double(total) / trailSeconds, rawRate, trailDisk))
 }
 
+do { try await compareBenchmarks() } catch {
+    FileHandle.standardError.write(Data("trail-bench compare: \(error)\n".utf8))
+    exit(1)
+}
 try await replicationBenchmarks()
 try await replayBenchmarks()
 try await scaleBenchmark()
