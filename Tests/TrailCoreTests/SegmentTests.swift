@@ -39,6 +39,16 @@ private func resealed(_ bytes: [UInt8]) -> [UInt8] {
         #expect(decoded.firstPosition == 7)
     }
 
+    /// Found by `Tools/fuzz segment` (a build that reads past the checksum):
+    /// 36 bytes — the magic, then as many as a checksum — trapped in the
+    /// header reader, which starts after the version byte. Refused as truncated.
+    @Test func fuzzFindingASegmentOfMagicAndChecksumOnlyIsRefused() throws {
+        for count in 36...37 {
+            let bytes = Segment.magic + [UInt8](repeating: 1, count: count - 4)
+            #expect(throws: DecodeError.self) { try Segment(decoding: bytes) }
+        }
+    }
+
     @Test func anEmptySegmentRoundTrips() throws {
         let segment = try Segment(namespace: Namespace("a"), records: [])
         #expect(try Segment(decoding: segment.encoded()) == segment)
