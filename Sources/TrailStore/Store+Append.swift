@@ -43,7 +43,11 @@ extension Store {
     /// Applies events from other relays (replication, import). Each enters the
     /// log only after its parents and its origin predecessor; until then it is
     /// pending. Idempotent: applying a held event answers `duplicate`.
-    public func apply(contentsOf events: [Replicated]) async throws -> [AppendResult] {
+    ///
+    /// Signatures are verified here unless `signaturesVerified`: a caller that
+    /// verified them already (a peer link, while the previous segment applied)
+    /// says so, and must have refused any that did not verify.
+    public func apply(contentsOf events: [Replicated], signaturesVerified: Bool = false) async throws -> [AppendResult] {
         var items = [(Event, (RelayID, UInt64)?)]()
         items.reserveCapacity(events.count)
         for replicated in events {
@@ -52,18 +56,18 @@ extension Store {
             }
             items.append((replicated.event, (replicated.origin, replicated.originSeq)))
         }
-        return try await submit(items)
+        return try await submit(items, verify: !signaturesVerified)
     }
 
     public func apply(_ event: Event, origin: RelayID, originSeq: UInt64) async throws -> AppendResult {
         try await apply(contentsOf: [Replicated(event: event, origin: origin, originSeq: originSeq)])[0]
     }
 
-    func submit(_ events: [(Event, (RelayID, UInt64)?)]) async throws -> [AppendResult] {
+    func submit(_ events: [(Event, (RelayID, UInt64)?)], verify: Bool = true) async throws -> [AppendResult] {
         guard !closed else { throw StoreError.closed }
         guard mode == .primary else { throw StoreError.readOnly }
         guard !events.isEmpty else { return [] }
-        if events.contains(where: { $0.0.signature != nil }) { try await verifySignatures(events.map(\.0)) }
+        if verify, events.contains(where: { $0.0.signature != nil }) { try await verifySignatures(events.map(\.0)) }
         var perWriter = [Int: [(index: Int, item: ShardWriter.Item)]]()
         var previous: (Namespace, NamespaceRegistry.Entry)?
         for (index, (event, origin)) in events.enumerated() {

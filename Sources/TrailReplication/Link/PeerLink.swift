@@ -221,8 +221,18 @@ final class PeerLink: Sendable {
                 if over { throw ProtocolError(.outOfTurn, "SEGMENT beyond the \(configuration.creditWindow) segments of credit granted") }
                 status.withLock { $0?.bytesReceived += UInt64(bytes.count + 5) }
                 let limits = configuration.limits
-                // Decoding (checksum, every id's hash) runs on any core while earlier segments apply.
-                segmentSink.yield(Task { try Segment(decoding: bytes, limits: limits) })
+                // Decoding (checksum, every id's hash) and signature verification run
+                // on every core while earlier segments apply.
+                segmentSink.yield(Task {
+                    let segment = try Segment(decoding: bytes, limits: limits)
+                    let signed = segment.records.map(\.event).filter { $0.signature != nil }
+                    for (event, status) in zip(signed, Event.signatureStatuses(signed)) where status != .valid {
+                        throw ProtocolError(.invalidEvent, status == .invalid
+                            ? "event \(event.id.short) in \(segment.namespace): its signature does not verify against its author"
+                            : "event \(event.id.short) in \(segment.namespace) is signed but names no author")
+                    }
+                    return segment
+                })
             case .credit(let count):
                 credits.grant(count)
             case .ack(let namespace, let vector):
@@ -292,7 +302,7 @@ final class PeerLink: Sendable {
             }
             // The peer holds what it sent: never push it back, even before it is applied here.
             peerHeld.withLock { $0[segment.namespace, default: VersionVector()].merge(segment.advances) }
-            try await applyRecords(segment.records)
+            try await applyRecords(segment.records, signaturesVerified: true)
             status.withLock {
                 $0?.segmentsReceived += 1
                 $0?.eventsReceived += UInt64(segment.records.count)
@@ -303,10 +313,10 @@ final class PeerLink: Sendable {
         }
     }
 
-    private func applyRecords(_ records: [Store.Replicated]) async throws {
+    private func applyRecords(_ records: [Store.Replicated], signaturesVerified: Bool = false) async throws {
         guard !records.isEmpty else { return }
         let results: [AppendResult]
-        do { results = try await store.apply(contentsOf: records) } catch StoreError.invalidEvent(let reason) {
+        do { results = try await store.apply(contentsOf: records, signaturesVerified: signaturesVerified) } catch StoreError.invalidEvent(let reason) {
             throw ProtocolError(.invalidEvent, reason)
         }
         for (record, result) in zip(records, results) {
