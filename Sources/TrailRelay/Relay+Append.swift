@@ -13,7 +13,7 @@ extension Relay {
     /// `POST /v1/events/{namespace}`: one event or a batch, JSON or binary.
     func append(_ request: Request) async throws -> Response {
         let namespace = try Self.namespace(request, after: "/v1/events/")
-        _ = try access.authorize(Self.secret(request), .write, namespace)
+        let token = try access.authorize(Self.secret(request), .write, namespace)
         let wanted = try Self.wantedDurability(request)
         let replicas = try Self.integer(request, "replicas", default: 0, 0...64)
         let timeout = try Self.integer(request, "timeout_ms", default: 10_000, 1...120_000)
@@ -60,6 +60,7 @@ extension Relay {
             throw APIError(.badRequest, "bad_parameter", field: "if_last_position", "a conditional append takes one event, not a batch")
         }
         if let policy { try Self.check(events, against: policy, single: single) }
+        try admit(token, count: events.count)
         try await applyRetention(policy, namespace)
 
         metrics.appendRequests.increment()
@@ -152,8 +153,9 @@ extension Relay {
         guard !events.isEmpty else { throw APIError(.badRequest, "bad_field", field: "body", "the batch is empty") }
         var namespaces = [Namespace: [Event]]()
         for event in events { namespaces[event.namespace, default: []].append(event) }
+        var token: AccessToken?
         for (namespace, inNamespace) in namespaces {
-            _ = try access.authorize(secret, .write, namespace)
+            token = try access.authorize(secret, .write, namespace)
             let policy = configuration.policy(for: namespace)
             if let policy {
                 if let limit = policy.payloadBytesMax, let large = inNamespace.first(where: { $0.payload.count > limit }) {
@@ -162,8 +164,9 @@ extension Relay {
                 }
                 try Self.check(inNamespace, against: policy, single: false)
             }
-            try await applyRetention(policy, namespace)
         }
+        try admit(token, count: events.count)
+        for namespace in namespaces.keys { try await applyRetention(configuration.policy(for: namespace), namespace) }
         metrics.appendRequests.increment()
         let results: [AppendResult]
         do { results = try await store.append(contentsOf: events) } catch let error as StoreError {
@@ -219,6 +222,16 @@ extension Relay {
         guard first else { return }
         do { try await store.setRetention(retention, for: namespace) } catch {
             retentionApplied.withLock { _ = $0.remove(namespace) }
+            throw error
+        }
+    }
+
+    /// Takes `count` events from the client's append budget (its token's
+    /// `append_rate`, else the relay's), or refuses the request with 429.
+    func admit(_ token: AccessToken?, count: Int) throws(APIError) {
+        guard let rate = token?.appendRate ?? configuration.appendRate else { return }
+        do { try rateLimiter.admit(token.map { "token \"\($0.name)\"" } ?? "this relay's clients", count: count, rate: rate) } catch {
+            metrics.rateLimited.increment()
             throw error
         }
     }

@@ -32,6 +32,8 @@ public final class Relay: Service, Sendable {
     let state = Mutex(RunState())
     /// Namespaces whose policy retention has been applied since start.
     let retentionApplied = Mutex(Set<Namespace>())
+    /// Per-client append budgets (`append_rate`).
+    let rateLimiter = RateLimiter()
 
     struct RunState {
         var ready = false

@@ -35,6 +35,9 @@ public struct RelayConfiguration: Sendable {
     public var logFormat = "text"
     /// Bearer tokens; with none, the client API is open (a loopback development relay).
     public var tokens: [AccessToken] = []
+    /// The append limit of each token that sets none, and of all clients
+    /// together on a relay without tokens; nil: unlimited.
+    public var appendRate: AppendRate?
     /// Per-prefix rules; the longest matching prefix applies.
     public var policies: [NamespacePolicy] = []
     /// The largest payload any namespace accepts (a policy may lower it).
@@ -68,8 +71,12 @@ public struct AccessToken: Sendable, Hashable {
     public var prefixes: [String]
     public var canRead: Bool
     public var canWrite: Bool
+    /// This token's append limit; nil: the relay's `appendRate`, if any.
+    public var appendRate: AppendRate?
 
-    public init(name: String, secret: String, prefixes: [String] = [""], canRead: Bool = true, canWrite: Bool = true) {
+    public init(name: String, secret: String, prefixes: [String] = [""], canRead: Bool = true, canWrite: Bool = true,
+                appendRate: AppendRate? = nil) {
+        self.appendRate = appendRate
         self.name = name
         self.secret = secret
         self.prefixes = prefixes
@@ -167,13 +174,14 @@ extension RelayConfiguration {
         for (key, value) in settings.sorted(by: { $0.key < $1.key }) {
             switch key {
             case "tokens": tokens = try Self.tokens(value, source: path)
+            case "append_rate": appendRate = try Self.appendRate(value, source: path, key: "append_rate")
             case "namespaces": policies = try Self.policies(value, source: path)
             case _ where Self.scalarSettings.contains(key):
                 try set(key, try Self.texts(value, key: key, source: path), source: path)
             default:
                 throw ConfigurationError(
                     source: path, key: key,
-                    reason: "unknown setting (known: \((Self.scalarSettings + ["tokens", "namespaces"]).joined(separator: ", ")))")
+                    reason: "unknown setting (known: \((Self.scalarSettings + ["tokens", "namespaces", "append_rate"]).joined(separator: ", ")))")
             }
         }
     }
@@ -285,8 +293,8 @@ extension RelayConfiguration {
                 ConfigurationError(source: source, key: "tokens[\(index)]\(field.isEmpty ? "" : ".")\(field)", reason: reason)
             }
             guard case .object(let object) = item else { throw fail("", "expected an object") }
-            for field in object.keys.sorted() where !["name", "secret", "prefixes", "access"].contains(field) {
-                throw fail(field, "unknown field (known: name, secret, prefixes, access)")
+            for field in object.keys.sorted() where !["name", "secret", "prefixes", "access", "append_rate"].contains(field) {
+                throw fail(field, "unknown field (known: name, secret, prefixes, access, append_rate)")
             }
             guard case .string(let secret)? = object["secret"], secret.utf8.count >= 16 else {
                 throw fail("secret", "required: a string of at least 16 characters")
@@ -309,9 +317,33 @@ extension RelayConfiguration {
             guard let (read, write) = ["read": (true, false), "write": (false, true), "read-write": (true, true)][access] else {
                 throw fail("access", "expected read, write or read-write, got \"\(access)\"")
             }
-            tokens.append(AccessToken(name: name, secret: secret, prefixes: prefixes, canRead: read, canWrite: write))
+            let rate = try object["append_rate"].map { value throws(ConfigurationError) in
+                try Self.appendRate(value, source: source, key: "tokens[\(index)].append_rate")
+            }
+            tokens.append(AccessToken(name: name, secret: secret, prefixes: prefixes, canRead: read, canWrite: write, appendRate: rate))
         }
         return tokens
+    }
+
+    /// `{"events_per_second": N, "burst": M}` (burst defaults to N).
+    static func appendRate(_ value: JSONValue, source: String, key: String) throws(ConfigurationError) -> AppendRate {
+        guard case .object(let object) = value else {
+            throw ConfigurationError(source: source, key: key, reason: "expected {\"events_per_second\": N, \"burst\": M}")
+        }
+        for field in object.keys.sorted() where !["events_per_second", "burst"].contains(field) {
+            throw ConfigurationError(source: source, key: "\(key).\(field)", reason: "unknown field (known: events_per_second, burst)")
+        }
+        guard let rate = object["events_per_second"]?.number, rate > 0, rate <= 10_000_000 else {
+            throw ConfigurationError(source: source, key: "\(key).events_per_second", reason: "required: a number of events per second above 0")
+        }
+        var burst: Double?
+        if let value = object["burst"] {
+            guard let number = value.number, number >= 1, number <= 100_000_000 else {
+                throw ConfigurationError(source: source, key: "\(key).burst", reason: "expected a number of events, at least 1")
+            }
+            burst = number
+        }
+        return AppendRate(eventsPerSecond: rate, burst: burst)
     }
 
     static func policies(_ value: JSONValue, source: String) throws(ConfigurationError) -> [NamespacePolicy] {
@@ -442,6 +474,11 @@ enum JSONValue: Decodable {
 
     var integer: Int? {
         if case .number(let text) = self { return Int(text) }
+        return nil
+    }
+
+    var number: Double? {
+        if case .number(let text) = self { return Double(text) }
         return nil
     }
 

@@ -329,6 +329,40 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(code != 0 && error.contains("log-format") && error.contains("json"))
         (code, _, error) = try await runTrail(["serve", "--peer-listen", "127.0.0.1:0"] + data)
         #expect(code != 0 && error.contains("allow_peers"))
+        try #"{"tokens": [{"secret": "0123456789abcdef0", "append_rate": {"events_per_second": 0}}]}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        (code, _, error) = try await runTrail(["serve", "--config", file] + data)
+        #expect(code != 0 && error.contains("tokens[0].append_rate.events_per_second"))
+    }
+
+    /// A token's append rate: its burst passes, the next request is refused
+    /// with 429 and Retry-After (nothing appended), the budget refills with
+    /// time, and another token's budget is its own.
+    @Test func appendRatesAreEnforcedPerToken() async throws {
+        let config = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
+        let file = config.path + "/trail.json"
+        try #"""
+            {"tokens": [{"name": "agent", "secret": "agent-secret-0123456789", "append_rate": {"events_per_second": 4, "burst": 4}},
+                        {"name": "other", "secret": "other-secret-0123456789"}],
+             "append_rate": {"events_per_second": 1000}}
+            """#.write(toFile: file, atomically: true, encoding: .utf8)
+        let relay = try await ServeProcess([], environment: ["TRAIL_CONFIG": file])
+        defer { Task { await relay.stop() } }
+        let body = #"{"type":"bid","payload":"40"}"#
+        let url = relay.url + "/v1/events/auction/rate"
+        for _ in 0..<4 { #expect(try await http("POST", url, body: body, token: "agent-secret-0123456789").0 == 201) }
+        let (status, text) = try await http("POST", url, body: body, token: "agent-secret-0123456789")
+        #expect(try status == 429 && errorBody(text).code == "rate_limited" && text.contains("4 events/s"), "\(text)")
+        let batch = #"{"events": [{"type":"a"},{"type":"b"},{"type":"c"},{"type":"d"},{"type":"e"}]}"#
+        let (tooBig, bigText) = try await http("POST", url, body: batch, token: "agent-secret-0123456789")
+        #expect(tooBig == 429 && bigText.contains("can never fit"))
+        // The other token has the relay's budget, not this one's.
+        #expect(try await http("POST", url, body: body, token: "other-secret-0123456789").0 == 201)
+        try await Task.sleep(for: .milliseconds(1300))
+        #expect(try await http("POST", url, body: body, token: "agent-secret-0123456789").0 == 201)
+        let client = TrailClient(relays: [relay.url], token: "other-secret-0123456789")
+        #expect(try await client.read(try Namespace("auction/rate"), limit: 100).events.count == 6, "refused requests appended nothing")
     }
 
     /// SIGTERM while a writer appends: the relay drains and exits 0, and

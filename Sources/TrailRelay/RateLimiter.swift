@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import Synchronization
+
+/// How fast one client may append: a token bucket refilled at
+/// `eventsPerSecond`, holding at most `burst` events.
+public struct AppendRate: Sendable, Hashable, CustomStringConvertible {
+    public var eventsPerSecond: Double
+    public var burst: Double
+
+    public init(eventsPerSecond: Double, burst: Double? = nil) {
+        self.eventsPerSecond = eventsPerSecond
+        self.burst = burst ?? max(eventsPerSecond, 1)
+    }
+
+    public var description: String { "\(Self.format(eventsPerSecond)) events/s (burst \(Self.format(burst)))" }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%.2f", value)
+    }
+}
+
+/// Per-client append limits: one token bucket per token name (or one shared
+/// by every client of a relay without tokens). A request takes as many
+/// tokens as it carries events, or is refused whole with 429 and
+/// `Retry-After`: it never half-appends.
+final class RateLimiter: Sendable {
+    struct Bucket {
+        var tokens: Double
+        var updated: ContinuousClock.Instant
+    }
+
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    /// Takes `count` tokens from `client`'s bucket, or throws 429 naming the limit and when to retry.
+    func admit(_ client: String, count: Int, rate: AppendRate, now: ContinuousClock.Instant = .now) throws(APIError) {
+        let needed = Double(count)
+        guard needed <= rate.burst else {
+            var error = APIError(.tooManyRequests, "rate_limited", field: "body",
+                                 "\(client) may append \(rate); a batch of \(count) events can never fit: send at most \(AppendRate.format(rate.burst)) per request")
+            error.headers[.retryAfter] = "1"
+            throw error
+        }
+        let wait: Double? = buckets.withLock { buckets in
+            var bucket = buckets[client] ?? Bucket(tokens: rate.burst, updated: now)
+            let elapsed = now - bucket.updated
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            bucket.tokens = min(rate.burst, bucket.tokens + max(0, seconds) * rate.eventsPerSecond)
+            bucket.updated = now
+            defer { buckets[client] = bucket }
+            guard bucket.tokens >= needed else { return (needed - bucket.tokens) / rate.eventsPerSecond }
+            bucket.tokens -= needed
+            return nil
+        }
+        guard let wait else { return }
+        var error = APIError(.tooManyRequests, "rate_limited", field: "Authorization",
+                             "\(client) may append \(rate); retry in \(String(format: "%.2f", wait)) s")
+        error.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+        throw error
+    }
+}
