@@ -90,6 +90,7 @@ public final class Store: Sendable {
                 signals: signals, configuration: configuration, localOrigin: localOrigin, writable: writable))
         }
         self.writers = writers
+        for writer in writers { writer.siblings.withLock { $0 = writers.map { ShardWriter.Weak(writer: $0) } } }
         clock = Mutex(HybridClock())
         configuration.logger.info("store open", metadata: [
             "directory": "\(directory)", "relay": "\(identity.publicKey.hex.prefix(16))",

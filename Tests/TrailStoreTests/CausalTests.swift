@@ -118,3 +118,44 @@ func expectCausalOrder(_ log: [StoredEvent], sourceLocation: SourceLocation = #_
         #expect(try store.readAll("ns").count == 1)
     }
 }
+
+/// A parent in another namespace, placed by another shard writer.
+@Suite struct CrossWriterTests {
+    @Test func aChildWaitingOnAParentInAnotherWritersNamespaceEntersWhenItArrives() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(writerCount: 2))
+        defer { store.close() }
+        // Two namespaces whose shards belong to different writers (shard % 2).
+        let names = (0..<64).map { "task/\($0)" }
+        let first = try #require(names.first { store.shard(of: try Namespace($0)) % 2 == 0 })
+        let second = try #require(names.first { store.shard(of: try Namespace($0)) % 2 == 1 })
+        let origin = relayKey(4)
+        let parent = try makeEvent(second, 0)
+        let child = try makeEvent(first, 1, parents: [parent.id])
+        #expect(try await store.apply(child, origin: origin, originSeq: 2).outcome == .pending)
+        _ = try await store.apply(parent, origin: relayKey(5), originSeq: 1)
+        // The other writer releases the child once the parent is in: no restart needed.
+        for _ in 0..<100 where try store.readAll(first).isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try store.readAll(first).map(\.id) == [], "the child's origin predecessor (seq 1) is still missing")
+        _ = try await store.apply(try makeEvent(first, 2), origin: origin, originSeq: 1)
+        for _ in 0..<100 where try store.readAll(first).count < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try store.readAll(first).map(\.id).last == child.id)
+        #expect(try store.pending(in: Namespace(first)).isEmpty)
+    }
+
+    @Test func aParentArrivingInAnotherWriterReleasesAChildWithNothingElseMissing() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path, configuration: StoreConfiguration(writerCount: 2))
+        defer { store.close() }
+        let names = (0..<64).map { "doc/\($0)" }
+        let first = try #require(names.first { store.shard(of: try Namespace($0)) % 2 == 0 })
+        let second = try #require(names.first { store.shard(of: try Namespace($0)) % 2 == 1 })
+        let parent = try makeEvent(second, 0)
+        let child = try makeEvent(first, 1, parents: [parent.id])
+        #expect(try await store.apply(child, origin: relayKey(6), originSeq: 1).outcome == .pending)
+        _ = try await store.append(parent)
+        for _ in 0..<200 where try store.readAll(first).isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(try store.readAll(first).map(\.id) == [child.id])
+        #expect(try store.pending(in: Namespace(first)).isEmpty)
+    }
+}

@@ -60,6 +60,7 @@ extension ShardWriter {
             let dependency = (try? firstMissing(entry, group)) ?? nil
             pending.add(entry, waitingOn: dependency ?? .event(entry.id))
         }
+        pendingCount.store(pending.count, ordering: .relaxed)
         let snapshot = namespaces
         published.withLock { $0 = snapshot }
     }

@@ -267,6 +267,32 @@ extension ShardWriter {
         }
     }
 
+    /// Events another writer placed: what waited on them here is checked again.
+    func release(_ ids: [EventID], _ group: Group) throws(StoreError) {
+        guard pending.count > 0 else { return }
+        for id in ids {
+            for waiter in pending.release(.event(id)) {
+                if let missing = try firstMissing(waiter, group) {
+                    pending.wait(waiter.id, on: missing)
+                } else {
+                    _ = try enter(waiter, try pendingEvent(waiter, group), group)
+                }
+            }
+        }
+    }
+
+    /// Tells the other writers that have pending events which events this
+    /// group placed: a pending event there may wait on one of them (its
+    /// parent in a namespace of this writer's shards). Sent once the group is
+    /// written, so an event checked after the message finds its parent held.
+    func tellSiblings(_ group: Group) {
+        guard !group.placed.isEmpty else { return }
+        let others = siblings.withLock { $0.compactMap(\.writer) }.filter { $0 !== self && $0.pendingCount.load(ordering: .relaxed) > 0 }
+        guard !others.isEmpty else { return }
+        let ids = Array(group.placed.keys)
+        for other in others { other.enqueue(.release(ids)) }
+    }
+
     func recheckPending(_ group: Group) throws(StoreError) {
         var entered = 0
         for entry in Array(pending.entries.values) where pending.contains(entry.id) {

@@ -33,10 +33,15 @@ final class ShardWriter: @unchecked Sendable {
         case recheckPending
         /// Local events from now on carry this origin (a new incarnation).
         case setOrigin(UInt32, RelayID, CheckedContinuation<Void, any Error>)
+        /// These events entered another writer's shards: release what waits on them here.
+        case release([EventID])
 
         var eventCount: Int {
-            if case .append(let items, _) = self { return items.count }
-            return 1
+            switch self {
+            case .append(let items, _): items.count
+            case .release(let ids): max(1, ids.count / 16)
+            default: 1
+            }
         }
 
         func fail(_ error: any Error) {
@@ -44,7 +49,7 @@ final class ShardWriter: @unchecked Sendable {
             case .append(_, let continuation): continuation.resume(throwing: error)
             case .setRetention(_, _, _, _, let continuation): continuation.resume(throwing: error)
             case .trim(_, _, let continuation): continuation.resume(throwing: error)
-            case .recheckPending: break
+            case .recheckPending, .release: break
             case .setOrigin(_, _, let continuation): continuation.resume(throwing: error)
             }
         }
@@ -73,6 +78,14 @@ final class ShardWriter: @unchecked Sendable {
     private let queue = BlockingQueue<Job>(countMax: ShardWriter.queueJobCountMax)
     /// Set when the writer can no longer promise what it writes; every later job is refused with it.
     let failure = Mutex<StoreError?>(nil)
+
+    /// How many events wait in this writer's pending index, as of its last
+    /// commit: other writers tell it of the events they place only when it
+    /// has some (a parent may be in another writer's namespace).
+    let pendingCount = Atomic<Int>(0)
+    /// The store's other writers (set once, after all are created).
+    let siblings = Mutex<[Weak]>([])
+    struct Weak: @unchecked Sendable { weak var writer: ShardWriter? }
 
     // Owned by the writer thread.
     var namespaces: [UInt32: NamespaceState] = [:]
@@ -225,6 +238,11 @@ final class ShardWriter: @unchecked Sendable {
                     logger.error("recheck of pending events failed", metadata: ["error": "\(error)"])
                 }
                 results.append(.success([]))
+            case .release(let ids):
+                do throws(StoreError) { try release(ids, group) } catch {
+                    logger.error("releasing events that waited on another writer's failed", metadata: ["error": "\(error)"])
+                }
+                results.append(.success([]))
             }
         }
         do {
@@ -249,6 +267,8 @@ final class ShardWriter: @unchecked Sendable {
             return
         }
 
+        pendingCount.store(pending.count, ordering: .relaxed)
+        tellSiblings(group)
         var states = [UInt32: NamespaceState]()
         for number in group.touched { states[number] = namespaces[number] }
         let completion = Completion(jobs: jobs, results: results, trims: trims, states: states)
@@ -282,7 +302,7 @@ final class ShardWriter: @unchecked Sendable {
             case (.trim(_, _, let continuation), .success):
                 continuation.resume(returning: completion.trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
-            case (.recheckPending, _): break
+            case (.recheckPending, _), (.release, _): break
             }
             if case .trim = job { trimIndex += 1 }
         }
