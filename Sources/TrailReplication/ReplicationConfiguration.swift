@@ -20,6 +20,9 @@ public struct ReplicationConfiguration: Sendable {
     /// The largest frame this relay accepts (announced in HELLO).
     public var frameBytesMax: UInt32
     public var handshakeTimeout: Duration
+    /// How often a link asks its peer, with FETCH, for the parents this
+    /// relay's pending events wait on (only while some are pending).
+    public var fetchInterval: Duration = .seconds(1)
     public var reconnectDelayMin: Duration
     public var reconnectDelayMax: Duration
     public var limits: EventLimits

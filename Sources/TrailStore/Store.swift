@@ -308,6 +308,21 @@ public final class Store: Sendable {
         return events
     }
 
+    /// Whether any event waits for a dependency (read from memory).
+    public var hasPending: Bool { writers.contains { $0.pendingCount.load(ordering: .relaxed) > 0 } }
+
+    /// Up to `limit` ids that pending events wait on as parents and that this
+    /// store holds nowhere: what replication asks its peers for (FETCH).
+    public func missingParents(limit: Int = 4096) async -> [EventID] {
+        var missing = [EventID]()
+        for writer in writers where writer.pendingCount.load(ordering: .relaxed) > 0 && missing.count < limit {
+            missing += await withCheckedContinuation { continuation in
+                writer.enqueue(.missing(limit - missing.count, continuation))
+            }
+        }
+        return missing
+    }
+
     /// RocksDB's own statistics text (`rocksdb.stats`).
     public var rocksDBStatistics: String { database.property("rocksdb.stats") ?? "" }
 

@@ -18,6 +18,10 @@ public struct LinkStatus: Sendable, CustomStringConvertible {
     public var bytesReceived: UInt64 = 0
     /// Events from this peer that equivocate (another event at the same origin and originSeq).
     public var conflicts: UInt64 = 0
+    /// Event ids asked of this peer with FETCH (parents this relay's pending events wait on).
+    public var fetchesSent: Int = 0
+    /// Events this peer sent in answer to FETCH.
+    public var eventsFetched: UInt64 = 0
     /// Per namespace, the vector the peer last acknowledged holding.
     public var acknowledged: [Namespace: VersionVector] = [:]
 

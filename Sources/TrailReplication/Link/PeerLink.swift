@@ -185,6 +185,7 @@ final class PeerLink: Sendable {
             if let presence = self.presence {
                 group.addTask { try await self.announce(presence, to: hello.relay, sender) }
             }
+            group.addTask { try await self.fetchMissingParents(sender) }
             // The first loop to end, by error or not, ends the link.
             defer { group.cancelAll(); self.credits.close() }
             try await group.next()
@@ -251,6 +252,7 @@ final class PeerLink: Sendable {
                     throw ProtocolError(.notHeld, "FETCHED event \(record.event.id.short) in \(record.event.namespace), outside what both relays hold")
                 }
                 try await applyRecords(records)
+                status.withLock { $0?.eventsFetched += UInt64(records.count) }
             case .presence(let snapshot):
                 presence?.receive(snapshot)
             case .error(let error):
@@ -285,6 +287,26 @@ final class PeerLink: Sendable {
             }
             defer { group.cancelAll() }
             try await group.next()
+        }
+    }
+
+    /// While events wait for parents this relay holds nowhere, asks the peer
+    /// for them by id (FETCH) every `fetchInterval`; an id is asked again only
+    /// after ten intervals, so an answerless peer is not flooded. The peer
+    /// answers with what it holds (FETCHED), applied like any event.
+    private func fetchMissingParents(_ sender: some FrameSender) async throws {
+        var asked = [EventID: ContinuousClock.Instant]()
+        let again = configuration.fetchInterval * 10
+        while !Task.isCancelled {
+            try await Task.sleep(for: configuration.fetchInterval)
+            guard store.hasPending else { continue }
+            let now = ContinuousClock.now
+            asked = asked.filter { now - $0.value < again }
+            let wanted = await store.missingParents(limit: Frame.fetchCountMax).filter { asked[$0] == nil }
+            guard !wanted.isEmpty else { continue }
+            for id in wanted { asked[id] = now }
+            try await sender.send(.fetch(wanted))
+            status.withLock { $0?.fetchesSent += wanted.count }
         }
     }
 

@@ -50,4 +50,15 @@ struct PendingIndex {
 
     @discardableResult
     mutating func remove(_ id: EventID) -> PendingEntry? { entries.removeValue(forKey: id) }
+
+    /// Events that pending events wait on and that are not pending themselves:
+    /// what a peer could be asked for by id.
+    func missingEvents(limit: Int) -> [EventID] {
+        var missing = [EventID]()
+        for dependency in waiters.keys {
+            guard missing.count < limit else { break }
+            if case .event(let id) = dependency, entries[id] == nil { missing.append(id) }
+        }
+        return missing
+    }
 }

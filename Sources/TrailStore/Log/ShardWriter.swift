@@ -35,6 +35,8 @@ final class ShardWriter: @unchecked Sendable {
         case setOrigin(UInt32, RelayID, CheckedContinuation<Void, any Error>)
         /// These events entered another writer's shards: release what waits on them here.
         case release([EventID])
+        /// The parents this writer's pending events wait on, for FETCH.
+        case missing(Int, CheckedContinuation<[EventID], Never>)
 
         var eventCount: Int {
             switch self {
@@ -50,6 +52,7 @@ final class ShardWriter: @unchecked Sendable {
             case .setRetention(_, _, _, _, let continuation): continuation.resume(throwing: error)
             case .trim(_, _, let continuation): continuation.resume(throwing: error)
             case .recheckPending, .release: break
+            case .missing(_, let continuation): continuation.resume(returning: [])
             case .setOrigin(_, _, let continuation): continuation.resume(throwing: error)
             }
         }
@@ -238,6 +241,10 @@ final class ShardWriter: @unchecked Sendable {
                     logger.error("recheck of pending events failed", metadata: ["error": "\(error)"])
                 }
                 results.append(.success([]))
+            case .missing(let limit, let continuation):
+                // Read from memory: answered now, nothing to commit.
+                continuation.resume(returning: pending.missingEvents(limit: limit))
+                results.append(.success([]))
             case .release(let ids):
                 do throws(StoreError) { try release(ids, group) } catch {
                     logger.error("releasing events that waited on another writer's failed", metadata: ["error": "\(error)"])
@@ -302,7 +309,7 @@ final class ShardWriter: @unchecked Sendable {
             case (.trim(_, _, let continuation), .success):
                 continuation.resume(returning: completion.trims[trimIndex])
             case (_, .failure(let error)): job.fail(error)
-            case (.recheckPending, _), (.release, _): break
+            case (.recheckPending, _), (.release, _), (.missing, _): break
             }
             if case .trim = job { trimIndex += 1 }
         }
