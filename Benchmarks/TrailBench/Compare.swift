@@ -448,22 +448,14 @@ func fanoutRedis(_ port: Int, subscribers: Int, rate: Int, duration: Int) async 
                 }
                 return consumed
             }
-            result.withLock {
-                $0 = FanoutResult(p50: Double(histogram.valueAtPercentile(50)) / 1e6, p99: Double(histogram.valueAtPercentile(99)) / 1e6,
-                                  max: Double(histogram.max) / 1e6, received: received)
-            }
+            result.withLock { $0 = FanoutResult(histogram, received: received) }
         }
     }
     for _ in 0..<400 where !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
     try await Task.sleep(for: .milliseconds(300))
     try await threads(1) { _ in
         let writer = try RedisConnection(port: port)
-        let start = Date()
-        for index in 0..<total {
-            let wait = start.addingTimeInterval(Double(index) / Double(rate)).timeIntervalSinceNow
-            if wait > 0 { usleep(UInt32(wait * 1e6)) }
-            _ = try writer.call(["XADD", "fan", "*", "p", "t\(wallNanos())"])
-        }
+        try paced(total, rate: rate) { _ = try writer.call(["XADD", "fan", "*", "p", "t\(wallNanos())"]) }
     }
     _ = try await readers.value
     return result.withLock { $0 }
@@ -522,25 +514,35 @@ func fanoutNATS(_ port: Int, subscribers: Int, rate: Int, duration: Int) async t
                     consumed = payloadStart + size + 2
                 }
             }
-            result.withLock {
-                $0 = FanoutResult(p50: Double(histogram.valueAtPercentile(50)) / 1e6, p99: Double(histogram.valueAtPercentile(99)) / 1e6,
-                                  max: Double(histogram.max) / 1e6, received: received)
-            }
+            result.withLock { $0 = FanoutResult(histogram, received: received) }
         }
     }
     for _ in 0..<400 where !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
     try await Task.sleep(for: .milliseconds(300))
     try await threads(1) { _ in
         let writer = try NATSConnection(port: port)
-        let start = Date()
-        for index in 0..<total {
-            let wait = start.addingTimeInterval(Double(index) / Double(rate)).timeIntervalSinceNow
-            if wait > 0 { usleep(UInt32(wait * 1e6)) }
-            try writer.publishAcked([("fan.ticks", Array("t\(wallNanos())".utf8))])
-        }
+        try paced(total, rate: rate) { try writer.publishAcked([("fan.ticks", Array("t\(wallNanos())".utf8))]) }
     }
     _ = try await readers.value
     return result.withLock { $0 }
+}
+
+/// Calls `send` `total` times, `rate` times a second, on this thread.
+func paced(_ total: Int, rate: Int, _ send: () throws -> Void) throws {
+    let start = Date()
+    for index in 0..<total {
+        let wait = start.addingTimeInterval(Double(index) / Double(rate)).timeIntervalSinceNow
+        if wait > 0 { usleep(UInt32(wait * 1e6)) }
+        try send()
+    }
+}
+
+extension FanoutResult {
+    /// Percentiles of delivery delays recorded in nanoseconds, in milliseconds.
+    init(_ histogram: Histogram<UInt64>, received: Int) {
+        self.init(p50: Double(histogram.valueAtPercentile(50)) / 1e6, p99: Double(histogram.valueAtPercentile(99)) / 1e6,
+                  max: Double(histogram.max) / 1e6, received: received)
+    }
 }
 
 // MARK: The table

@@ -256,11 +256,7 @@ func fanout(_ serve: ServeChild, subscribers: Int, rate: Int, duration: Int, nam
     // Let deliveries finish (bounded), then close the subscriptions.
     for _ in 0..<200 where received.withLock({ $0 }) < subscribers * total { try await Task.sleep(for: .milliseconds(50)) }
     readers.cancel()
-    let result = histogram.withLock { histogram in
-        FanoutResult(p50: Double(histogram.valueAtPercentile(50)) / 1e6, p99: Double(histogram.valueAtPercentile(99)) / 1e6,
-                     max: Double(histogram.max) / 1e6, received: received.withLock { $0 })
-    }
-    return result
+    return histogram.withLock { FanoutResult($0, received: received.withLock { $0 }) }
 }
 
 /// The send times in a message: the digits after each `"payload":"t`, found

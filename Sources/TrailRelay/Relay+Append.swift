@@ -63,25 +63,11 @@ extension Relay {
         try admit(token, count: events.count)
         try await applyRetention(policy, namespace)
 
-        metrics.appendRequests.increment()
-        let results: [AppendResult]
-        do {
-            if let condition {
-                results = [try await store.append(events[0], ifLastPosition: condition)]
-            } else {
-                results = single ? [try await store.append(events[0])] : try await store.append(contentsOf: events)
-            }
-        } catch let error as StoreError {
-            metrics.refusedEvents.increment(by: events.count)
-            throw APIError(error)
+        let (results, durable) = try await commit(events.count, wanted: wanted) { [store] in
+            if let condition { return [try await store.append(events[0], ifLastPosition: condition)] }
+            return single ? [try await store.append(events[0])] : try await store.append(contentsOf: events)
         }
-        metrics.count(results)
-
-        var reached = store.configuration.durability.rawValue
-        if wanted == .synced, store.configuration.durability == .buffered {
-            try await store.sync()
-            reached = Durability.synced.rawValue
-        }
+        var reached = durable
         // A relay with no peer configured answers at once: nobody could acknowledge.
         let federated = configuration.peerListen != nil || !configuration.peers.isEmpty
         if replicas > 0, !federated {
@@ -167,18 +153,7 @@ extension Relay {
         }
         try admit(token, count: events.count)
         for namespace in namespaces.keys { try await applyRetention(configuration.policy(for: namespace), namespace) }
-        metrics.appendRequests.increment()
-        let results: [AppendResult]
-        do { results = try await store.append(contentsOf: events) } catch let error as StoreError {
-            metrics.refusedEvents.increment(by: events.count)
-            throw APIError(error)
-        }
-        metrics.count(results)
-        var reached = store.configuration.durability.rawValue
-        if wanted == .synced, store.configuration.durability == .buffered {
-            try await store.sync()
-            reached = Durability.synced.rawValue
-        }
+        let (results, reached) = try await commit(events.count, wanted: wanted) { [store] in try await store.append(contentsOf: events) }
         var writer = JSONWriter(capacity: 200 * results.count + 16)
         writer.write(AppendBatchResponse(results: results.map { Self.outcome($0, durability: reached) }))
         return jsonResponse(written: writer)
@@ -224,6 +199,22 @@ extension Relay {
             retentionApplied.withLock { _ = $0.remove(namespace) }
             throw error
         }
+    }
+
+    /// Runs one request's append against the store and counts it; then syncs
+    /// the WAL when the request asked for more durability than the relay's
+    /// default. Returns the results and the durability reached.
+    func commit(_ count: Int, wanted: Durability?, _ append: () async throws -> [AppendResult]) async throws -> ([AppendResult], String) {
+        metrics.appendRequests.increment()
+        let results: [AppendResult]
+        do { results = try await append() } catch let error as StoreError {
+            metrics.refusedEvents.increment(by: count)
+            throw APIError(error)
+        }
+        metrics.count(results)
+        guard wanted == .synced, store.configuration.durability == .buffered else { return (results, store.configuration.durability.rawValue) }
+        try await store.sync()
+        return (results, Durability.synced.rawValue)
     }
 
     /// Takes `count` events from the client's append budget (its token's
