@@ -361,9 +361,9 @@ final class PeerLink: Sendable {
         while !Task.isCancelled {
             let generation = store.changeGeneration
             var progressed = false
-            for (namespace, head) in store.heads(prefixes: configuration.prefixes).sorted(by: { $0.key < $1.key }) where shared(namespace) {
-                if let through = sent[namespace], through.position >= head, through.alias >= store.aliasCount(of: namespace) { continue }
-                progressed = try await pushPage(namespace, head: head, &sent, hello, byteLimit: byteLimit, sender, credits) || progressed
+            for (namespace, tip) in store.tips(prefixes: configuration.prefixes).sorted(by: { $0.key < $1.key }) where shared(namespace) {
+                if let through = sent[namespace], through.position >= tip.lastPosition, through.alias >= tip.aliasCount { continue }
+                progressed = try await pushPage(namespace, head: tip.lastPosition, &sent, hello, byteLimit: byteLimit, sender, credits) || progressed
             }
             if !progressed { await store.waitForChange(after: generation) }
         }

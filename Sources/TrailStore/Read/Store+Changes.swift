@@ -5,13 +5,28 @@ extension Store {
     /// with one of `prefixes` (every namespace when empty). Read from memory:
     /// a replicator calls it whenever the store changes.
     public func heads(prefixes: [String] = []) -> [Namespace: UInt64] {
-        var heads = [Namespace: UInt64]()
+        tips(prefixes: prefixes).mapValues(\.lastPosition)
+    }
+
+    /// What a namespace's log has grown to: its last position and how many
+    /// aliases it holds (`Alias`), which fill origin slots without positions.
+    public struct Tip: Sendable, Hashable {
+        public let lastPosition: UInt64
+        public let aliasCount: UInt64
+    }
+
+    /// Each non-empty namespace's tip, under `prefixes` (all when empty), read
+    /// from memory in one pass: a replicator's push loop calls it on every change.
+    public func tips(prefixes: [String] = []) -> [Namespace: Tip] {
+        var tips = [Namespace: Tip]()
         for (namespace, entry) in namespaceRegistry.all
         where prefixes.isEmpty || prefixes.contains(where: { namespace.hasPrefix($0) }) {
-            let last = writer(for: Int(entry.shard)).published.withLock { $0[entry.number]?.lastPosition } ?? 0
-            if last > 0 { heads[namespace] = last }
+            let tip = writer(for: Int(entry.shard)).published.withLock { published in
+                published[entry.number].map { Tip(lastPosition: $0.lastPosition, aliasCount: $0.aliasCount) }
+            }
+            if let tip, tip.lastPosition > 0 { tips[namespace] = tip }
         }
-        return heads
+        return tips
     }
 
     /// Counts commits that grew a log; `waitForChange(after:)` waits for it to move.
