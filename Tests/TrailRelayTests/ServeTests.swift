@@ -343,7 +343,7 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
         let file = config.path + "/trail.json"
         try #"""
-            {"tokens": [{"name": "agent", "secret": "agent-secret-0123456789", "append_rate": {"events_per_second": 4, "burst": 4}},
+            {"tokens": [{"name": "agent", "secret": "agent-secret-0123456789", "append_rate": {"events_per_second": 0.25, "burst": 4}},
                         {"name": "other", "secret": "other-secret-0123456789"}],
              "append_rate": {"events_per_second": 1000}}
             """#.write(toFile: file, atomically: true, encoding: .utf8)
@@ -352,14 +352,23 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         let body = #"{"type":"bid","payload":"40"}"#
         let url = relay.url + "/v1/events/auction/rate"
         for _ in 0..<4 { #expect(try await http("POST", url, body: body, token: "agent-secret-0123456789").0 == 201) }
-        let (status, text) = try await http("POST", url, body: body, token: "agent-secret-0123456789")
-        #expect(try status == 429 && errorBody(text).code == "rate_limited" && text.contains("4 events/s"), "\(text)")
+        // One event refills every 4 s: slow enough that the burst is spent however loaded the machine.
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer agent-secret-0123456789")
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        #expect(try response.status.code == 429 && errorBody(text).code == "rate_limited" && text.contains("0.25 events/s"), "\(text)")
+        let retryAfter = try #require(response.headers.first(name: "Retry-After").flatMap(Int.init))
+        #expect((1...4).contains(retryAfter))
         let batch = #"{"events": [{"type":"a"},{"type":"b"},{"type":"c"},{"type":"d"},{"type":"e"}]}"#
         let (tooBig, bigText) = try await http("POST", url, body: batch, token: "agent-secret-0123456789")
         #expect(tooBig == 429 && bigText.contains("can never fit"))
         // The other token has the relay's budget, not this one's.
         #expect(try await http("POST", url, body: body, token: "other-secret-0123456789").0 == 201)
-        try await Task.sleep(for: .milliseconds(1300))
+        // Retry-After is honest: once it has passed, the next append goes through.
+        try await Task.sleep(for: .milliseconds(retryAfter * 1000 + 300))
         #expect(try await http("POST", url, body: body, token: "agent-secret-0123456789").0 == 201)
         let client = TrailClient(relays: [relay.url], token: "other-secret-0123456789")
         #expect(try await client.read(try Namespace("auction/rate"), limit: 100).events.count == 6, "refused requests appended nothing")
