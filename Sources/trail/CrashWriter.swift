@@ -33,7 +33,10 @@ struct CrashWriter: AsyncParsableCommand {
                     // pending events are in flight when the kill comes.
                     // Unique per run and task: an origin never reuses an originSeq for another event.
                     let origin = try SigningKey(seed: SHA256.hash(Array("crash-writer \(seed) \(task)".utf8))).publicKey
+                    // Another relay that accepted some of this relay's events too: each becomes an alias.
+                    let twin = try SigningKey(seed: SHA256.hash(Array("crash-writer twin \(seed) \(task)".utf8))).publicKey
                     var originSeqs = [Namespace: UInt64]()
+                    var twinSeqs = [Namespace: UInt64]()
                     var held: [EventID] = []
                     var index = 0
                     while index < perTask {
@@ -66,6 +69,11 @@ struct CrashWriter: AsyncParsableCommand {
                             }
                             let results = try await store.append(contentsOf: batch)
                             output.report(results)
+                            if generator.next() % 8 == 0 {
+                                let twinSeq = twinSeqs[namespace, default: 0] + 1
+                                output.report(try await store.apply(contentsOf: [Store.Replicated(event: event, origin: twin, originSeq: twinSeq)]))
+                                twinSeqs[namespace] = twinSeq
+                            }
                             held += results.map(\.id).suffix(2)
                             if held.count > 64 { held.removeFirst(held.count - 64) }
                             index += count
