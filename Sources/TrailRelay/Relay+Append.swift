@@ -24,14 +24,7 @@ extension Relay {
             }
             condition = position
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
-            throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
-        }
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: configuration.requestBytesMax) } catch {
-            throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds \(configuration.requestBytesMax) bytes")
-        }
+        let body = try await collectBody(request)
         let policy = configuration.policy(for: namespace)
         let limits = EventLimits(payloadBytesMax: min(policy?.payloadBytesMax ?? Int.max, configuration.payloadBytesMax))
         let events: [Event]
@@ -127,14 +120,7 @@ extension Relay {
         }
         let secret = Self.secret(request)
         let wanted = try Self.wantedDurability(request)
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
-            throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
-        }
-        var request = request
-        let body: ByteBuffer
-        do { body = try await request.collectBody(upTo: configuration.requestBytesMax) } catch {
-            throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds \(configuration.requestBytesMax) bytes")
-        }
+        let body = try await collectBody(request)
         let events = try Self.decodeBulk(body, namespace: nil, limits: EventLimits(payloadBytesMax: configuration.payloadBytesMax))
         guard !events.isEmpty else { throw APIError(.badRequest, "bad_field", field: "body", "the batch is empty") }
         var namespaces = [Namespace: [Event]]()
@@ -198,6 +184,18 @@ extension Relay {
         do { try await store.setRetention(retention, for: namespace) } catch {
             retentionApplied.withLock { _ = $0.remove(namespace) }
             throw error
+        }
+    }
+
+    /// The request's body, refused with 413 past `request_bytes_max` (by its
+    /// Content-Length when it has one, before reading it).
+    func collectBody(_ request: Request) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
+        }
+        var request = request
+        do { return try await request.collectBody(upTo: configuration.requestBytesMax) } catch {
+            throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds \(configuration.requestBytesMax) bytes")
         }
     }
 
