@@ -47,8 +47,6 @@ final class PeerLink: Sendable {
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
     private let outstanding = Mutex<Int>(0)
-    /// Per namespace, what the peer is known to hold: its WANT, its ACKs, and what it sent.
-    private let peerHeld = Mutex<[Namespace: VersionVector]>([:])
     let status = Mutex<LinkStatus?>(nil)
     var logger: Logger { configuration.logger }
 
@@ -159,19 +157,20 @@ final class PeerLink: Sendable {
 
     // MARK: After the handshake
 
+    /// Drives the link's `LinkSession` over the connection: one loop receives
+    /// frames, one applies segments in order (decoded in parallel ahead of
+    /// it), one pushes what the peer lacks, one announces participants and
+    /// one fetches missing parents; the first to end ends the link.
     private func exchange(_ source: FrameSource<some AsyncIteratorProtocol>, _ sender: some FrameSender, _ hello: Frame.Hello) async throws {
-        let shared: @Sendable (Namespace) -> Bool = { namespace in holds(self.configuration.prefixes, namespace) && holds(hello.prefixes, namespace) }
-        for namespace in store.heads(prefixes: configuration.prefixes).keys.sorted() where shared(namespace) {
-            try await sender.send(.want(namespace, store.vector(of: namespace)))
-        }
-        try await sender.send(.ready)
+        let session = LinkSession(store: store, configuration: configuration, peer: hello)
+        for frame in session.openingFrames() { try await sender.send(frame) }
         try await sender.send(.credit(configuration.creditWindow))
         let (segments, segmentSink) = AsyncStream<Task<Segment, any Error>>.makeStream()
         defer { segmentSink.finish() }
         let (peerReady, peerReadySink) = AsyncStream<Void>.makeStream()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await self.receive(source, sender, hello, shared: shared, segmentSink: segmentSink) {
+                try await self.receive(source, sender, session, segmentSink: segmentSink) {
                     peerReadySink.yield()
                     peerReadySink.finish()
                 }
@@ -179,13 +178,13 @@ final class PeerLink: Sendable {
             group.addTask {
                 // Pushing starts once the peer's wants are all in: until then its vectors are unknown.
                 for await _ in peerReady { break }
-                try await self.push(sender, hello, shared: shared, credits: self.credits)
+                try await self.push(sender, session, credits: self.credits)
             }
-            group.addTask { try await self.apply(segments, sender, hello, shared: shared) }
+            group.addTask { try await self.apply(segments, sender, session) }
             if let presence = self.presence {
                 group.addTask { try await self.announce(presence, to: hello.relay, sender) }
             }
-            group.addTask { try await self.fetchMissingParents(sender) }
+            group.addTask { try await self.fetchMissingParents(sender, session) }
             // The first loop to end, by error or not, ends the link.
             defer { group.cancelAll(); self.credits.close() }
             try await group.next()
@@ -193,8 +192,7 @@ final class PeerLink: Sendable {
     }
 
     private func receive(
-        _ source: FrameSource<some AsyncIteratorProtocol>, _ sender: some FrameSender, _ hello: Frame.Hello,
-        shared: @escaping @Sendable (Namespace) -> Bool,
+        _ source: FrameSource<some AsyncIteratorProtocol>, _ sender: some FrameSender, _ session: LinkSession,
         segmentSink: AsyncStream<Task<Segment, any Error>>.Continuation,
         startPushing: () -> Void
     ) async throws {
@@ -202,14 +200,7 @@ final class PeerLink: Sendable {
         while let frame = try await source.next() {
             switch frame {
             case .want(let namespace, let vector):
-                guard shared(namespace) else {
-                    throw ProtocolError(.notHeld, "WANT for \(namespace), which is outside what both relays hold")
-                }
-                let mine = store.vector(of: namespace)
-                if mine[hello.origin] > vector[hello.origin] {
-                    throw ProtocolError(.staleIncarnation, "in \(namespace) you hold originSeq \(vector[hello.origin]) of your own origin \(hello.origin.hex.prefix(16)), and this relay holds \(mine[hello.origin]): you lost events you accepted; start a new incarnation")
-                }
-                peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+                try session.receiveWant(namespace, vector)
             case .ready:
                 guard !peerReady else { throw ProtocolError(.outOfTurn, "a second READY") }
                 peerReady = true
@@ -224,35 +215,20 @@ final class PeerLink: Sendable {
                 let limits = configuration.limits
                 // Decoding (checksum, every id's hash) and signature verification run
                 // on every core while earlier segments apply.
-                segmentSink.yield(Task {
-                    let segment = try Segment(decoding: bytes, limits: limits)
-                    let signed = segment.records.map(\.event).filter { $0.signature != nil }
-                    for (event, status) in zip(signed, Event.signatureStatuses(signed)) where status != .valid {
-                        throw ProtocolError(.invalidEvent, status == .invalid
-                            ? "event \(event.id.short) in \(segment.namespace): its signature does not verify against its author"
-                            : "event \(event.id.short) in \(segment.namespace) is signed but names no author")
-                    }
-                    return segment
-                })
+                segmentSink.yield(Task { try LinkSession.decodeSegment(bytes, limits: limits) })
             case .credit(let count):
                 credits.grant(count)
             case .ack(let namespace, let vector):
-                peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+                session.receiveAck(namespace, vector)
                 status.withLock { $0?.acknowledged[namespace] = vector }
             case .fetch(let ids):
-                var records = [Segment.Record]()
-                for id in ids {
-                    if let stored = try store.event(id: id), shared(stored.event.namespace) {
-                        records.append(Segment.Record(origin: stored.origin, originSeq: stored.originSeq, event: stored.event))
-                    }
-                }
-                try await sender.send(.fetched(records))
+                try await sender.send(session.answer(fetch: ids))
             case .fetched(let records):
-                for record in records where !shared(record.event.namespace) {
-                    throw ProtocolError(.notHeld, "FETCHED event \(record.event.id.short) in \(record.event.namespace), outside what both relays hold")
+                try await session.receiveFetched(records)
+                status.withLock {
+                    $0?.eventsFetched += UInt64(records.count)
+                    $0?.conflicts = session.conflicts
                 }
-                try await applyRecords(records)
-                status.withLock { $0?.eventsFetched += UInt64(records.count) }
             case .presence(let snapshot):
                 presence?.receive(snapshot)
             case .error(let error):
@@ -294,170 +270,54 @@ final class PeerLink: Sendable {
     /// for them by id (FETCH) every `fetchInterval`; an id is asked again only
     /// after ten intervals, so an answerless peer is not flooded. The peer
     /// answers with what it holds (FETCHED), applied like any event.
-    private func fetchMissingParents(_ sender: some FrameSender) async throws {
-        var asked = [EventID: ContinuousClock.Instant]()
-        let again = configuration.fetchInterval * 10
+    private func fetchMissingParents(_ sender: some FrameSender, _ session: LinkSession) async throws {
+        let start = ContinuousClock.now
         while !Task.isCancelled {
             try await Task.sleep(for: configuration.fetchInterval)
-            guard store.hasPending else { continue }
-            let now = ContinuousClock.now
-            asked = asked.filter { now - $0.value < again }
-            let wanted = await store.missingParents(limit: Frame.fetchCountMax).filter { asked[$0] == nil }
+            let wanted = await session.parentsToFetch(now: ContinuousClock.now - start, again: configuration.fetchInterval * 10)
             guard !wanted.isEmpty else { continue }
-            for id in wanted { asked[id] = now }
             try await sender.send(.fetch(wanted))
             status.withLock { $0?.fetchesSent += wanted.count }
         }
     }
 
-    private func apply(
-        _ segments: AsyncStream<Task<Segment, any Error>>, _ sender: some FrameSender, _ hello: Frame.Hello,
-        shared: @Sendable (Namespace) -> Bool
-    ) async throws {
+    private func apply(_ segments: AsyncStream<Task<Segment, any Error>>, _ sender: some FrameSender, _ session: LinkSession) async throws {
         for await decoding in segments {
-            let segment: Segment
-            do { segment = try await decoding.value } catch let error as DecodeError {
-                throw ProtocolError(.badSegment, error.description)
-            }
-            guard shared(segment.namespace) else {
-                throw ProtocolError(.notHeld, "SEGMENT of \(segment.namespace), outside what both relays hold")
-            }
-            // The peer holds what it sent: never push it back, even before it is applied here.
-            peerHeld.withLock { $0[segment.namespace, default: VersionVector()].merge(segment.advances) }
-            try await applyRecords(segment.records, signaturesVerified: true)
+            let segment = try await decoding.value
+            let ack = try await session.apply(segment)
             status.withLock {
                 $0?.segmentsReceived += 1
                 $0?.eventsReceived += UInt64(segment.records.count)
+                $0?.conflicts = session.conflicts
             }
             outstanding.withLock { $0 -= 1 }
             try await sender.send(.credit(1))
-            try await sender.send(.ack(segment.namespace, store.vector(of: segment.namespace)))
-        }
-    }
-
-    private func applyRecords(_ records: [Store.Replicated], signaturesVerified: Bool = false) async throws {
-        guard !records.isEmpty else { return }
-        let results: [AppendResult]
-        do { results = try await store.apply(contentsOf: records, signaturesVerified: signaturesVerified) } catch StoreError.invalidEvent(let reason) {
-            throw ProtocolError(.invalidEvent, reason)
-        }
-        for (record, result) in zip(records, results) {
-            if case .conflict(let held) = result.outcome {
-                status.withLock { $0?.conflicts += 1 }
-                logger.error("peer sent an event that conflicts with one held", metadata: [
-                    "event": "\(record.event.id)", "origin": "\(record.origin.hex.prefix(16))",
-                    "originSeq": "\(record.originSeq)", "held": "\(held)"])
-            }
+            try await sender.send(ack)
         }
     }
 
     // MARK: Pushing
 
-    /// Sends the peer, namespace by namespace and a segment at a time, what
-    /// it lacks, in this relay's log order; then waits for the log to grow.
-    private func push(_ sender: some FrameSender, _ hello: Frame.Hello, shared: @Sendable (Namespace) -> Bool, credits: CreditGate) async throws {
-        var sent = [Namespace: (position: UInt64, alias: UInt64)]()  // what of each namespace was considered
-        let byteLimit = Int(hello.frameBytesMax) - 64
+    /// Sends the peer, namespace by namespace and a page at a time, what it
+    /// lacks, in this relay's log order; then waits for the log to grow.
+    private func push(_ sender: some FrameSender, _ session: LinkSession, credits: CreditGate) async throws {
         while !Task.isCancelled {
             let generation = store.changeGeneration
             var progressed = false
-            for (namespace, tip) in store.tips(prefixes: configuration.prefixes).sorted(by: { $0.key < $1.key }) where shared(namespace) {
-                if let through = sent[namespace], through.position >= tip.lastPosition, through.alias >= tip.aliasCount { continue }
-                progressed = try await pushPage(namespace, head: tip.lastPosition, &sent, hello, byteLimit: byteLimit, sender, credits) || progressed
+            for (namespace, head) in session.grownNamespaces() {
+                guard let segments = try session.nextSegments(of: namespace, head: head) else { continue }
+                progressed = true
+                for (segment, encoded) in segments {
+                    guard await credits.acquire() else { return }
+                    try await sender.send(.segment(encoded))
+                    status.withLock {
+                        $0?.segmentsSent += 1
+                        $0?.eventsSent += UInt64(segment.records.count)
+                        $0?.bytesSent += UInt64(encoded.count + 5)
+                    }
+                }
             }
             if !progressed { await store.waitForChange(after: generation) }
-        }
-    }
-
-    /// Sends the next page of the namespace's log that the peer lacks, with
-    /// the aliases (`Store.aliases`) that entered among those positions, each
-    /// where it entered: a record of its slot with the event's bytes. True
-    /// when the page moved.
-    private func pushPage(
-        _ namespace: Namespace, head: UInt64, _ sent: inout [Namespace: (position: UInt64, alias: UInt64)], _ hello: Frame.Hello,
-        byteLimit: Int, _ sender: some FrameSender, _ credits: CreditGate
-    ) async throws -> Bool {
-        let through = sent[namespace]
-        let held = peerHeld.withLock { $0[namespace] } ?? VersionVector()
-        let page: Page
-        do {
-            page = try store.read(
-                namespace, after: through.map { .position(relay: store.relayID.fingerprint, position: $0.position) } ?? .vector(held),
-                limit: configuration.segmentEventCountMax, bySlot: true)
-        } catch StoreError.trimmed(_, let trimmedThrough, _) {
-            logger.warning("the peer lacks events trimmed here", metadata: [
-                "namespace": "\(namespace)", "trimmedThrough": "\(trimmedThrough)", "peer": "\(hello.relay.hex.prefix(16))"])
-            sent[namespace] = (head, store.aliasCount(of: namespace))
-            return false
-        }
-        guard case .position(_, let last) = page.cursor else { return false }
-        let aliasesBefore = through?.alias ?? 0
-        var aliases = store.aliasCount(of: namespace) > aliasesBefore
-            ? try store.aliases(in: namespace, after: aliasesBefore).prefix { $0.after <= last }[...] : []
-        sent[namespace] = (last, aliases.last?.number ?? aliasesBefore)
-        guard last > (through?.position ?? 0) || !aliases.isEmpty else { return false }
-        var records = [Segment.Record]()
-        func take(_ record: Segment.Record) {
-            if !held.contains(origin: record.origin, originSeq: record.originSeq) { records.append(record) }
-        }
-        for stored in page.events {
-            while let alias = aliases.first, alias.after < stored.position {
-                aliases.removeFirst()
-                if let event = try aliasedEvent(alias, namespace, page) { take(Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: event)) }
-            }
-            take(Segment.Record(origin: stored.origin, originSeq: stored.originSeq, event: stored.event))
-        }
-        for alias in aliases {
-            if let event = try aliasedEvent(alias, namespace, page) { take(Segment.Record(origin: alias.origin, originSeq: alias.originSeq, event: event)) }
-        }
-        if !records.isEmpty {
-            try await send(records, namespace: namespace, firstPosition: page.events.first?.position ?? 0,
-                           byteLimit: byteLimit, sender, credits)
-        }
-        return true
-    }
-
-    /// The event an alias names: from the page when there, else read from the log (nil once trimmed).
-    private func aliasedEvent(_ alias: Alias, _ namespace: Namespace, _ page: Page) throws -> Event? {
-        if let stored = page.events.first(where: { $0.position == alias.eventPosition }) { return stored.event }
-        return try store.event(at: alias.eventPosition, in: namespace)?.event
-    }
-
-    /// Sends records as segments of at most the configured size, splitting
-    /// where a segment would pass the byte target or the peer's frame limit.
-    private func send(_ records: [Segment.Record], namespace: Namespace, firstPosition: UInt64, byteLimit: Int,
-                      _ sender: some FrameSender, _ credits: CreditGate) async throws {
-        var start = 0
-        while start < records.count {
-            var end = start
-            var bytes = 0
-            var next = [RelayID: UInt64]()  // a segment carries consecutive originSeqs per origin
-            while end < records.count, end == start || bytes + records[end].event.encodedByteCount <= configuration.segmentByteTarget {
-                let record = records[end]
-                if let expected = next[record.origin], record.originSeq != expected { break }
-                next[record.origin] = record.originSeq + 1
-                bytes += record.event.encodedByteCount + 6
-                end += 1
-            }
-            let segment: Segment
-            do {
-                segment = try Segment(namespace: namespace, firstPosition: firstPosition, records: Array(records[start..<end]))
-            } catch {
-                throw ProtocolError(.internalError, "this relay's log of \(namespace) does not form a segment: \(error)")
-            }
-            let encoded = segment.encoded()
-            guard encoded.count <= byteLimit else {
-                throw ProtocolError(.internalError, "event \(records[start].event.id.short) makes a segment of \(encoded.count) bytes; the peer accepts frames of at most \(byteLimit)")
-            }
-            guard await credits.acquire() else { return }
-            try await sender.send(.segment(encoded))
-            peerHeld.withLock { $0[namespace, default: VersionVector()].merge(segment.advances) }
-            status.withLock {
-                $0?.segmentsSent += 1
-                $0?.eventsSent += UInt64(end - start)
-                $0?.bytesSent += UInt64(encoded.count + 5)
-            }
-            start = end
         }
     }
 }
