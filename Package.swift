@@ -118,10 +118,16 @@ let package = Package(
             ],
             exclude: ["Auction/README.md", "Document/README.md", "Reputation/README.md", "Task/README.md"],
             swiftSettings: strict),
+        // Deterministic simulation of a federation: real stores, simulated network and clock.
+        .target(
+            name: "TrailSimulation",
+            dependencies: ["TrailCore", "TrailStore", "TrailReplication", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .executableTarget(
             name: "trail",
             dependencies: [
                 "TrailCore", "TrailStore", "TrailReplication", "TrailRelay", "TrailReplay", "TrailAPI", "TrailClient", "TrailWorkloads",
+                "TrailSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -183,6 +189,9 @@ let package = Package(
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
+        .testTarget(
+            name: "TrailSimulationTests",
+            dependencies: ["TrailCore", "TrailSimulation", "TrailTestSupport"]),
         .testTarget(
             name: "TrailStoreTests",
             dependencies: [

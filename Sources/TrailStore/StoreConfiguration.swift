@@ -41,7 +41,16 @@ public struct StoreConfiguration: Sendable {
     public var logger: Logger
     /// RocksDB's block cache; with the memtables this bounds the store's memory.
     public var blockCacheBytes: Int
-    public var writeBufferBytes: Int
+    /// Memtable size of the log family; the other families get a quarter each.
+    /// At least `writeBufferBytesMin`: the id family's hash index takes 2 MiB
+    /// of its memtable, and RocksDB aborts the process when a new memtable
+    /// starts out full (found by the simulator with 1 MiB).
+    public var writeBufferBytes: Int {
+        get { writeBufferBytesValue }
+        set { writeBufferBytesValue = max(Self.writeBufferBytesMin, newValue) }
+    }
+    private var writeBufferBytesValue = 32 << 20
+    public static let writeBufferBytesMin = 16 << 20
 
     public init(
         durability: Durability = .buffered,
@@ -68,7 +77,7 @@ public struct StoreConfiguration: Sendable {
         self.clock = clock
         self.logger = logger
         self.blockCacheBytes = blockCacheBytes
-        self.writeBufferBytes = writeBufferBytes
+        self.writeBufferBytesValue = max(Self.writeBufferBytesMin, writeBufferBytes)
     }
 
     /// Half the cores, at least one.

@@ -17,7 +17,7 @@ struct Trail: AsyncParsableCommand {
         subcommands: [
             Append.self, Read.self, Tail.self, Inspect.self, Retain.self, Keygen.self, Identity.self, Peer.self, Serve.self,
             ReplayCommand.self, VerifyCommand.self, DiffCommand.self, GraphCommand.self, ExportCommand.self, ImportCommand.self,
-            ExploreCommand.self, Cluster.self, Demo.self, CrashWriter.self,
+            ExploreCommand.self, Cluster.self, Demo.self, CrashWriter.self, Simulate.self,
         ])
 }
 

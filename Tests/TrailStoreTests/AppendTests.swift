@@ -26,6 +26,18 @@ import TrailStore
         #expect(try store.check(Namespace("chat/room")).isEmpty)
     }
 
+    /// Regression, found by the simulator: a 1 MiB write buffer made RocksDB
+    /// abort the process on the first memtable of the id family.
+    @Test func aTinyWriteBufferIsRaisedToTheMinimum() async throws {
+        let directory = TemporaryDirectory()
+        let configuration = StoreConfiguration(writeBufferBytes: 1 << 20)
+        #expect(configuration.writeBufferBytes == StoreConfiguration.writeBufferBytesMin)
+        let store = try Store(directory: directory.path, configuration: configuration)
+        defer { store.close() }
+        for index in 0..<50 { _ = try await store.append(try makeEvent("small", index)) }
+        #expect(try store.readAll("small").count == 50)
+    }
+
     @Test func appendingAHeldEventAgainSaysDuplicateAndWhere() async throws {
         let directory = TemporaryDirectory()
         let store = try Store(directory: directory.path)

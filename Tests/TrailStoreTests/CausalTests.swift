@@ -92,6 +92,38 @@ func expectCausalOrder(_ log: [StoredEvent], sourceLocation: SourceLocation = #_
         #expect(try store.check(Namespace("ckpt")).isEmpty)
     }
 
+    /// Regression, found by the simulator (seed 36): at open, the recheck of
+    /// pending events released every entry's waiters and dropped them, so a
+    /// pending event waiting on another pending event was registered nowhere
+    /// and stayed pending until the next restart; and every entry was
+    /// registered twice, so a local pending event could enter the log twice.
+    @Test func aChainOfPendingEventsIsReleasedAfterReopen() async throws {
+        let directory = TemporaryDirectory()
+        let origin = relayKey(7)
+        var chain = [try makeEvent("chain", 0)]
+        for index in 1..<12 { chain.append(try makeEvent("chain", index, parents: [chain[index - 1].id])) }
+        let local = try makeEvent("chain", 100, parents: [chain[0].id])
+        do {
+            let store = try Store(directory: directory.path)
+            for (index, event) in chain.enumerated().dropFirst().reversed() {
+                #expect(try await store.apply(event, origin: origin, originSeq: UInt64(index + 1)).outcome == .pending)
+            }
+            #expect(try await store.append(local).outcome == .pending)
+            store.close()
+        }
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        #expect(try store.pending(in: Namespace("chain")).count == chain.count)
+        #expect(try await store.apply(chain[0], origin: origin, originSeq: 1).placement?.position == 1)
+        let log = try store.readAll("chain")
+        #expect(Set(log.map(\.id)) == Set(chain.map(\.id) + [local.id]))
+        #expect(log.count == chain.count + 1, "every pending event entered once")
+        #expect(Set(log.map(\.id)).count == log.count)
+        #expect(try store.pending(in: Namespace("chain")).isEmpty)
+        #expect(!store.hasPending)
+        #expect(try store.check(Namespace("chain")).isEmpty)
+    }
+
     @Test func aLocalEventWithAMissingParentIsPendingAndNumberedOnEntry() async throws {
         let directory = TemporaryDirectory()
         let store = try Store(directory: directory.path)

@@ -38,6 +38,9 @@ struct PendingIndex {
         waiters[dependency, default: []].append(entry.id)
     }
 
+    /// Adds an entry that waits on nothing yet: its owner enters it or makes it wait.
+    mutating func add(_ entry: PendingEntry) { entries[entry.id] = entry }
+
     mutating func wait(_ id: EventID, on dependency: Dependency) {
         precondition(entries[id] != nil, "only a pending event waits")
         waiters[dependency, default: []].append(id)
@@ -59,6 +62,6 @@ struct PendingIndex {
             guard missing.count < limit else { break }
             if case .event(let id) = dependency, entries[id] == nil { missing.append(id) }
         }
-        return missing
+        return missing.sorted()  // the same order on every run of a simulation seed
     }
 }

@@ -55,10 +55,17 @@ extension ShardWriter {
             do { try iterator.checkError() } catch { throw StoreError.rocksDB(error) }
         }
         let group = Group()
+        readyAtOpen = []
         for entry in loaded {
-            // Registered on its first missing dependency, or on itself-as-held (released by recheck).
-            let dependency = (try? firstMissing(entry, group)) ?? nil
-            pending.add(entry, waitingOn: dependency ?? .event(entry.id))
+            // Registered on its first missing dependency; one with none is
+            // entered by the first job (`recheckPending`), which also reports
+            // a dependency that could not be read.
+            if let dependency = (try? firstMissing(entry, group)) ?? nil {
+                pending.add(entry, waitingOn: dependency)
+            } else {
+                pending.add(entry)
+                readyAtOpen.append(entry.id)
+            }
         }
         pendingCount.store(pending.count, ordering: .relaxed)
         let snapshot = namespaces

@@ -295,9 +295,12 @@ extension ShardWriter {
 
     func recheckPending(_ group: Group) throws(StoreError) {
         var entered = 0
-        for entry in Array(pending.entries.values) where pending.contains(entry.id) {
-            // An entry registered on its own id (see `load`) is ready or waits anew.
-            _ = pending.release(.event(entry.id))
+        let ready = readyAtOpen
+        readyAtOpen = []
+        // Only the entries that `load` registered nowhere: every other entry waits
+        // on exactly one dependency already, and is released when it arrives.
+        for id in ready {
+            guard let entry = pending.entries[id] else { continue }  // entered meanwhile, released by another
             if let missing = try firstMissing(entry, group) {
                 pending.wait(entry.id, on: missing)
             } else {

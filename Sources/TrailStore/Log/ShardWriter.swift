@@ -93,6 +93,10 @@ final class ShardWriter: @unchecked Sendable {
     // Owned by the writer thread.
     var namespaces: [UInt32: NamespaceState] = [:]
     var pending = PendingIndex()
+    /// Pending entries found ready when the shard was loaded (their
+    /// dependencies entered the log before a crash left them pending): the
+    /// first job after open enters them (`recheckPending`), in load order.
+    var readyAtOpen: [EventID] = []
     /// Reused for every key and value the writer builds.
     var scratch = ByteWriter(capacity: 4096)
 
@@ -130,7 +134,7 @@ final class ShardWriter: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "trail-writer-\(index)"
         thread.start()
-        if pending.count > 0 { enqueue(.recheckPending) }
+        if !readyAtOpen.isEmpty { enqueue(.recheckPending) }
     }
 
     /// Reloads the shard's state from disk; only for a read-only shard (no
