@@ -39,6 +39,9 @@ struct APIError: HTTPResponseError, Sendable {
         case .pendingFull, .overloaded:
             self.init(.serviceUnavailable, "overloaded", error.description)
             headers[.retryAfter] = "1"
+        case .diskFull:
+            self.init(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "disk_full", error.description)
+            headers[.retryAfter] = "10"
         case .closed, .readOnly:
             self.init(.serviceUnavailable, "unavailable", error.description)
         case .rocksDB, .corrupt, .incompatibleDirectory:

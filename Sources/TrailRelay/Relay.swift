@@ -69,6 +69,7 @@ public final class Relay: Service, Sendable {
         self.logger = logger
         var storeConfiguration = StoreConfiguration(durability: configuration.durability)
         storeConfiguration.limits = EventLimits(payloadBytesMax: configuration.payloadBytesMax)
+        storeConfiguration.diskReserveBytes = configuration.diskReserveBytes
         storeConfiguration.logger = logger
         serverTLS = try Self.serverTLS(configuration)
         var replication = ReplicationConfiguration(

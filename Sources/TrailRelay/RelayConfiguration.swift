@@ -30,6 +30,8 @@ public struct RelayConfiguration: Sendable {
     /// Namespace prefixes this relay holds and replicates (empty: all).
     public var prefixes: [String] = []
     public var durability: Durability = .buffered
+    /// Appends are refused (507 disk_full) while the data directory's disk has less free than this.
+    public var diskReserveBytes = StoreConfiguration().diskReserveBytes
     public var logLevel: Logger.Level = .info
     /// `text` (swift-log's stream format) or `json` (one object per line).
     public var logFormat = "text"
@@ -128,7 +130,7 @@ extension RelayConfiguration {
     public static let scalarSettings: [String] = [
         "data", "listen", "peer_listen", "peers", "allow_peers", "allow_any_peer", "prefixes", "durability",
         "log_level", "log_format", "payload_bytes_max", "request_bytes_max", "connection_count_max", "page_event_count_max",
-        "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls",
+        "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls", "disk_reserve_mb",
     ]
     static let listSettings: Set<String> = ["peers", "allow_peers", "prefixes"]
 
@@ -279,6 +281,7 @@ extension RelayConfiguration {
         case "connection_count_max": connectionCountMax = try integer(1...1_000_000)
         case "page_event_count_max": pageEventCountMax = try integer(1...100_000)
         case "shutdown_grace_seconds": shutdownGrace = .seconds(try integer(0...3600))
+        case "disk_reserve_mb": diskReserveBytes = UInt64(try integer(0...(1 << 20))) << 20
         default: throw fail("not a setting")
         }
     }

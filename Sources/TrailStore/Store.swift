@@ -83,11 +83,14 @@ public final class Store: Sendable {
         let localOrigin = writable ? try originRegistry.intern(incarnation.origin) : originRegistry.index(of: incarnation.origin) ?? 0
         var writers = [ShardWriter]()
         let writerCount = min(configuration.writerCount, shardCount)
+        let diskGuard = DiskSpaceGuard(directory: directory, reserveBytes: configuration.diskReserveBytes) { [database] in
+            Family.allCases.reduce(0) { $0 + (database.property("rocksdb.cur-size-all-mem-tables", family: $1).flatMap { UInt64($0) } ?? 0) }
+        }
         for index in 0..<writerCount {
             writers.append(try ShardWriter(
                 index: index, shards: Array(stride(from: index, to: shardCount, by: writerCount)),
                 database: database, namespaces: namespaceRegistry, origins: originRegistry,
-                signals: signals, configuration: configuration, localOrigin: localOrigin, writable: writable))
+                signals: signals, configuration: configuration, localOrigin: localOrigin, writable: writable, diskGuard: diskGuard))
         }
         self.writers = writers
         for writer in writers { writer.siblings.withLock { $0 = writers.map { ShardWriter.Weak(writer: $0) } } }

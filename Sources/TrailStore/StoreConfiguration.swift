@@ -50,6 +50,13 @@ public struct StoreConfiguration: Sendable {
         set { writeBufferBytesValue = max(Self.writeBufferBytesMin, newValue) }
     }
     private var writeBufferBytesValue = 32 << 20
+    /// Appends are refused (`StoreError.diskFull`) while the data directory's
+    /// filesystem, less what the memtables will write out, has less free
+    /// space than this: room for a new write-ahead log (RocksDB preallocates
+    /// 1.1 × the write buffer) and for compactions, so that RocksDB never
+    /// meets a full disk (it would stop every write until the store is
+    /// reopened). 0: no reserve.
+    public var diskReserveBytes: UInt64 = 128 << 20
     public static let writeBufferBytesMin = 16 << 20
 
     public init(

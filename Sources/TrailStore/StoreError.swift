@@ -13,6 +13,9 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case cursorBeyondLog(namespace: Namespace, position: UInt64, last: UInt64)
     case pendingFull(writer: Int, limit: Int)
     case overloaded(queuedJobs: Int)
+    /// The data directory's filesystem has less free space than the store's
+    /// reserve: appends are refused until space returns (nothing stored is touched).
+    case diskFull(directory: String, availableBytes: UInt64, reserveBytes: UInt64)
     case invalidEvent(String)
     case incompatibleDirectory(String)
     case closed
@@ -33,6 +36,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
             "writer \(writer) holds \(limit) pending events, its limit; refusing more until dependencies arrive"
         case .overloaded(let queued):
             "\(queued) appends are queued for one writer, its limit; retry after a short wait"
+        case .diskFull(let directory, let available, let reserve):
+            "the disk of \(directory) is nearly full: \(available >> 20) MiB left once the memtables are written out, under the \(reserve >> 20) MiB reserve; appends are refused until space is freed (every acknowledged event is kept)"
         case .invalidEvent(let detail): "invalid event: \(detail)"
         case .incompatibleDirectory(let detail): "data directory cannot be used: \(detail)"
         case .closed: "store is closed"

@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
     var prefixes: [String] = []
     @Option(help: "When appends are acknowledged: buffered or synced (default buffered).")
     var durability: String?
+    @Option(help: "Refuse appends (507 disk_full) while the disk has less free space than this many MiB (default 128; 0: never).")
+    var diskReserveMb: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical (default info).")
     var logLevel: String?
     @Option(help: "text (default) or json: one JSON object per log line, for collectors.")
@@ -63,6 +65,7 @@ struct Serve: AsyncParsableCommand {
         if !prefixes.isEmpty { flags["prefixes"] = prefixes }
         if let durability { flags["durability"] = [durability] }
         if let logLevel { flags["log_level"] = [logLevel] }
+        if let diskReserveMb { flags["disk_reserve_mb"] = [diskReserveMb] }
         if let logFormat { flags["log_format"] = [logFormat] }
         if let tlsCertificate { flags["tls_certificate"] = [tlsCertificate] }
         if let tlsKey { flags["tls_key"] = [tlsKey] }

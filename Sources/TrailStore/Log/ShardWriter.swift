@@ -38,6 +38,11 @@ final class ShardWriter: @unchecked Sendable {
         /// The parents this writer's pending events wait on, for FETCH.
         case missing(Int, CheckedContinuation<[EventID], Never>)
 
+        var isAppend: Bool {
+            if case .append = self { return true }
+            return false
+        }
+
         var eventCount: Int {
             switch self {
             case .append(let items, _): items.count
@@ -103,13 +108,17 @@ final class ShardWriter: @unchecked Sendable {
     /// What readers see: each namespace's state as of the last commit.
     let published = Mutex<[UInt32: NamespaceState]>([:])
     private let stopped = DispatchSemaphore(value: 0)
+    /// Refuses appends while the disk is nearly full (nil: never).
+    let diskGuard: DiskSpaceGuard?
     /// Syncs the WAL behind the writer when durability is `synced`.
     private(set) var syncer: WALSyncer?
 
     init(
         index: Int, shards: [Int], database: Database, namespaces registry: NamespaceRegistry, origins: OriginRegistry,
-        signals: CommitSignals, configuration: StoreConfiguration, localOrigin: UInt32, writable: Bool = true
+        signals: CommitSignals, configuration: StoreConfiguration, localOrigin: UInt32, writable: Bool = true,
+        diskGuard: DiskSpaceGuard? = nil
     ) throws(StoreError) {
+        self.diskGuard = diskGuard
         self.index = index
         self.shards = shards
         self.database = database
@@ -207,6 +216,14 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     func commit(_ jobs: [Job]) {
+        var jobs = jobs
+        // A nearly full disk refuses appends (events in or waiting for the log);
+        // retention and the other jobs still run: trimming is how space returns.
+        if jobs.contains(where: \.isAppend), let refusal = diskGuard?.refusal() {
+            for job in jobs where job.isAppend { job.fail(refusal) }
+            jobs.removeAll(where: \.isAppend)
+            guard !jobs.isEmpty else { return }
+        }
         let group = Group()
         var results = [Result<[AppendResult], StoreError>]()
         var trims = [UInt64]()
@@ -345,6 +362,7 @@ final class ShardWriter: @unchecked Sendable {
         guard group.batch.count > 0 else { return }
         // With a syncer the group is synced by it, before anyone hears of it.
         try database.write(group.batch, sync: sync ?? (configuration.durability == .synced && syncer == nil))
+        diskGuard?.wrote(group.batch.byteCount)
         for number in persisted {
             namespaces[number]!.persistedPosition = namespaces[number]!.lastPosition
             namespaces[number]!.mustPersist = false

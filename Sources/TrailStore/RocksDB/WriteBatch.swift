@@ -9,6 +9,12 @@ final class WriteBatch {
     deinit { rocksdb_writebatch_destroy(handle) }
 
     var count: Int { Int(rocksdb_writebatch_count(handle)) }
+    /// The batch's bytes as RocksDB will write them to the WAL.
+    var byteCount: Int {
+        var size = 0
+        _ = rocksdb_writebatch_data(handle, &size)
+        return size
+    }
 
     func put(_ family: Family, _ key: [UInt8], _ value: [UInt8], in database: Database) {
         key.withUnsafeBufferPointer { key in
