@@ -46,6 +46,14 @@ extension Store {
         }
     }
 
+    /// Writes the current incarnation's record (a first incarnation has none
+    /// until something must outlive the key its origin is named after).
+    func recordIncarnation() throws {
+        let batch = WriteBatch()
+        batch.put(.meta, Keys.incarnation, Incarnation.encode(incarnation), in: database)
+        do { try database.write(batch, sync: true) } catch { throw StoreError.rocksDB(error) }
+    }
+
     /// Starts a new incarnation: records it durably, then every writer gives
     /// local events the new origin. Events already accepted keep theirs.
     @discardableResult

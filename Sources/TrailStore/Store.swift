@@ -26,6 +26,9 @@ public final class Store: Sendable {
     /// This relay's Ed25519 key: its origin identity, kept in `relay.key`.
     public let identity: SigningKey
     public var relayID: RelayID { identity.publicKey }
+    /// The relay's earlier keys, each handing over to the next and the last to
+    /// `identity` (`relay.rotations`; empty until the first `rotateIdentity`).
+    public let rotations: [KeyRotation]
     public let configuration: StoreConfiguration
     public let shardCount: Int
 
@@ -62,7 +65,9 @@ public final class Store: Sendable {
         } else if !FileManager.default.fileExists(atPath: directory + "/" + Self.identityFileName) {
             throw StoreError.incompatibleDirectory("\(directory) is not a Trail data directory (no \(Self.identityFileName))")
         }
+        if writable { try Self.finishRotation(directory: directory) }
         identity = try Self.loadOrCreateIdentity(directory: directory)
+        rotations = try Self.loadRotations(directory: directory, current: identity.publicKey)
         var tuning = DatabaseTuning()
         tuning.blockCacheBytes = configuration.blockCacheBytes
         tuning.logWriteBufferBytes = configuration.writeBufferBytes

@@ -80,15 +80,29 @@ struct Peer: AsyncParsableCommand {
 /// Prints a data directory's relay key and incarnation, creating the directory if absent.
 struct Identity: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print this relay's key (what peers put on their allowlist) and its incarnation.")
+        abstract: "Print this relay's key (what peers put on their allowlist) and its incarnation.",
+        discussion: """
+            --rotate replaces the key (stop the relay first): the old key signs a statement
+            handing over to the new one, kept in relay.rotations and shown to peers, whose
+            allowlists naming the old key then accept the new one (Docs/SECURITY.md).
+            """)
 
     @OptionGroup var store: StoreOptions
+    @Flag(help: "Replace this relay's key with a new one (the relay must be stopped).")
+    var rotate = false
 
     func run() async throws {
+        if rotate {
+            let rotation = try Store.rotateIdentity(directory: store.path, configuration: store.configuration())
+            emit("rotated relay key \(rotation.previous.hex)")
+            emit("             to \(rotation.next.hex)")
+            emit("peers that allow the old key accept the new one; put the new key on their allowlists")
+        }
         let opened = try store.open()
         defer { opened.close() }
         emit("relay \(opened.relayID.hex)")
         emit("\(opened.incarnation)")
+        for rotation in opened.rotations { emit("previous key \(rotation.previous.hex)") }
     }
 }
 

@@ -63,10 +63,10 @@ final class HostilePeer {
     /// A valid handshake as `key`, signing the relay's nonce (or `signNonce` when given).
     /// Returns the relay's HELLO.
     @discardableResult
-    func handshake(as key: SigningKey, signNonce: [UInt8]? = nil) async throws -> Frame.Hello? {
+    func handshake(as key: SigningKey, signNonce: [UInt8]? = nil, rotations: [KeyRotation] = []) async throws -> Frame.Hello? {
         try await send(.hello(Frame.Hello(
             relay: key.publicKey, origin: key.publicKey, incarnation: 1,
-            nonce: [UInt8](repeating: 9, count: 32), frameBytesMax: 1 << 24, prefixes: [])))
+            nonce: [UInt8](repeating: 9, count: 32), frameBytesMax: 1 << 24, prefixes: [], rotations: rotations)))
         guard case .hello(let hello) = try await receive() else { return nil }
         try await send(.proof(key.sign(Frame.proofMessage(nonce: signNonce ?? hello.nonce, signer: key.publicKey, verifier: hello.relay))))
         guard case .proof = try await receive() else { return nil }

@@ -38,4 +38,16 @@ final class LinkRegistry: Sendable {
     var all: [PeerLink] { links.withLock { Array($0.values) } }
 
     func isBlocked(_ peer: PublicKey) -> Bool { blocked.withLock { $0.contains(peer) } }
+
+    /// Keys that peers proved they rotated away from, each with the key that
+    /// replaced it: a link that presents a retired key is refused (held in
+    /// memory; the allowlist is the lasting record).
+    private let retired = Mutex<[PublicKey: PublicKey]>([:])
+
+    func retire(_ keys: [PublicKey], successor: PublicKey) {
+        guard !keys.isEmpty else { return }
+        retired.withLock { retired in for key in keys { retired[key] = successor } }
+    }
+
+    func successor(of key: PublicKey) -> PublicKey? { retired.withLock { $0[key] } }
 }

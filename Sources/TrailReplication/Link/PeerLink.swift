@@ -120,7 +120,7 @@ final class PeerLink: Sendable {
         let me = store.identity.publicKey
         try await sender.send(.hello(Frame.Hello(
             relay: me, origin: announcedOrigin, incarnation: announcedIncarnation, nonce: nonce,
-            frameBytesMax: configuration.frameBytesMax, prefixes: configuration.prefixes)))
+            frameBytesMax: configuration.frameBytesMax, prefixes: configuration.prefixes, rotations: store.rotations)))
         guard case .hello(let hello) = try await expectFrame(source, "HELLO") else {
             throw ProtocolError(.outOfTurn, "expected HELLO first")
         }
@@ -128,7 +128,16 @@ final class PeerLink: Sendable {
             throw ProtocolError(.unsupportedVersion, "peer speaks protocol version \(hello.protocolVersion); this relay speaks \(Frame.protocolVersion)")
         }
         guard hello.relay != me else { throw ProtocolError(.notAllowed, "the peer is this relay itself (\(me.hex.prefix(16)))") }
-        guard configuration.allowAnyPeer || configuration.allowedPeers.contains(hello.relay) else {
+        if let problem = KeyRotation.problem(in: hello.rotations, endingAt: hello.relay) {
+            throw ProtocolError(.badProof, "the HELLO's key rotations do not hold: \(problem)")
+        }
+        if let successor = registry.successor(of: hello.relay) {
+            throw ProtocolError(.notAllowed, "relay key \(hello.relay.hex.prefix(16)) was rotated to \(successor.hex.prefix(16)); it is retired")
+        }
+        // An allowlist that names one of the peer's earlier keys reaches its current key through the rotations.
+        let allowedDirectly = configuration.allowAnyPeer || configuration.allowedPeers.contains(hello.relay)
+        let allowedThrough = allowedDirectly ? nil : hello.rotations.first { configuration.allowedPeers.contains($0.previous) }?.previous
+        guard allowedDirectly || allowedThrough != nil else {
             throw ProtocolError(.notAllowed, "relay \(hello.relay.hex) is not on this relay's allowlist")
         }
         guard !registry.isBlocked(hello.relay) else {
@@ -140,6 +149,11 @@ final class PeerLink: Sendable {
         }
         guard hello.relay.verify(signature, message: Frame.proofMessage(nonce: nonce, signer: hello.relay, verifier: me)) else {
             throw ProtocolError(.badProof, "the PROOF signature does not verify against relay key \(hello.relay.hex.prefix(16)) and this link's nonce")
+        }
+        registry.retire(hello.rotations.map(\.previous), successor: hello.relay)
+        if let allowedThrough {
+            logger.warning("peer rotated its key; put the new key on the allowlist in place of the old", metadata: [
+                "allowlisted": "\(allowedThrough.hex)", "current": "\(hello.relay.hex)", "address": "\(address)"])
         }
         status.withLock {
             $0 = LinkStatus(peer: hello.relay, peerOrigin: hello.origin, address: address, dialed: dialed, connectedAt: Date())

@@ -40,9 +40,13 @@ public enum Frame: Sendable, Equatable {
         public var frameBytesMax: UInt32
         /// Namespace prefixes the sender holds; empty means every namespace.
         public var prefixes: [String]
+        /// The relay's key rotations, oldest first, ending at `relay`: a peer
+        /// whose allowlist names an earlier key accepts this one through them.
+        public var rotations: [KeyRotation]
 
         public init(protocolVersion: UInt16 = Frame.protocolVersion, relay: PublicKey, origin: RelayID, incarnation: UInt32,
-                    nonce: [UInt8], frameBytesMax: UInt32, prefixes: [String]) {
+                    nonce: [UInt8], frameBytesMax: UInt32, prefixes: [String], rotations: [KeyRotation] = []) {
+            self.rotations = rotations
             self.protocolVersion = protocolVersion
             self.relay = relay
             self.origin = origin
@@ -58,6 +62,8 @@ public enum Frame: Sendable, Equatable {
     /// client (an HTTP request, a port scan) is told apart from a bad peer.
     static let helloMagic: [UInt8] = Array("TRAILP".utf8)
     public static let nonceByteCount = 32
+    /// Key rotations a HELLO may carry.
+    public static let rotationCountMax = 64
     /// Frames up to this size are always accepted; HELLO may raise it.
     public static let frameBytesMinimum: UInt32 = 1 << 20
     static let prefixCountMax = 1024
@@ -110,6 +116,10 @@ public enum Frame: Sendable, Equatable {
             writer.write(hello.frameBytesMax)
             writer.write(UInt16(hello.prefixes.count))
             for prefix in hello.prefixes { Self.writeShortText(prefix, into: &writer) }
+            if !hello.rotations.isEmpty {
+                writer.write(UInt8(hello.rotations.count))
+                for rotation in hello.rotations { writer.write(contentsOf: rotation.bytes) }
+            }
         case .proof(let signature):
             writer.write(contentsOf: signature.bytes)
         case .want(let namespace, let vector), .ack(let namespace, let vector):
@@ -195,8 +205,24 @@ public enum Frame: Sendable, Equatable {
             }
             var prefixes = [String]()
             for index in 0..<count { prefixes.append(try Self.readShortText(&reader, "prefix \(index)")) }
+            var rotations = [KeyRotation]()
+            if reader.remaining > 0 {  // absent when the relay never rotated its key
+                let rotationCountOffset = reader.offset
+                let rotationCount = Int(try reader.readUInt8("rotation count"))
+                guard rotationCount >= 1, rotationCount <= Self.rotationCountMax else {
+                    throw reader.error("rotation count", .tooLarge(value: rotationCount, limit: Self.rotationCountMax), at: rotationCountOffset)
+                }
+                for index in 0..<rotationCount {
+                    let offset = reader.offset
+                    let bytes = try reader.readBytes(KeyRotation.byteCount, "rotation \(index)")
+                    guard let rotation = try? KeyRotation(bytes: bytes) else {
+                        throw reader.error("rotation \(index)", .invalid("is not a key rotation"), at: offset)
+                    }
+                    rotations.append(rotation)
+                }
+            }
             self = .hello(Hello(protocolVersion: version, relay: relay, origin: origin, incarnation: incarnation,
-                                nonce: nonce, frameBytesMax: frameBytesMax, prefixes: prefixes))
+                                nonce: nonce, frameBytesMax: frameBytesMax, prefixes: prefixes, rotations: rotations))
         case .proof:
             self = .proof(try reader.readSignature("signature"))
         case .want, .ack:

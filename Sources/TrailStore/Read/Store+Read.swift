@@ -44,7 +44,7 @@ extension Store {
     }
 
     func checkRelay(_ relay: UInt64) throws {
-        guard relay == relayID.fingerprint else {
+        guard relay == relayID.fingerprint || cursorFingerprints.contains(relay) else {
             throw StoreError.cursorFromOtherRelay(cursorRelay: relay, thisRelay: relayID.fingerprint)
         }
     }
