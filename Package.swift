@@ -1,4 +1,5 @@
 // swift-tools-version: 6.1
+import Foundation
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -76,10 +77,16 @@ let package = Package(
             name: "TrailAPI",
             dependencies: ["TrailCore"],
             swiftSettings: strict),
+        // What `trail serve` reads from a file, the environment and flags (no server code:
+        // the configuration fuzz target builds on it alone).
+        .target(
+            name: "TrailRelayConfiguration",
+            dependencies: ["TrailCore", "TrailStore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .target(
             name: "TrailRelay",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailAPI",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailAPI", "TrailRelayConfiguration",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -169,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "TrailRelayTests",
             dependencies: [
-                "TrailCore", "TrailAPI", "TrailClient", "TrailTestSupport", "trail",
+                "TrailCore", "TrailAPI", "TrailClient", "TrailRelay", "TrailTestSupport", "trail",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -201,3 +208,12 @@ let package = Package(
             ]),
     ]
 )
+
+// The configuration fuzz target (Tools/fuzz config) needs the configuration
+// module and its dependencies, so it is built by SwiftPM rather than by swiftc alone; it has no `main` of
+// its own (libFuzzer brings it), so it exists only when Tools/fuzz asks.
+if ProcessInfo.processInfo.environment["TRAIL_FUZZ_CONFIG"] != nil {
+    package.targets.append(.executableTarget(
+        name: "trail-fuzz-config", dependencies: ["TrailRelayConfiguration"], path: "Fuzz/ConfigTarget",
+        swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

@@ -1,24 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Synchronization
-
-/// How fast one client may append: a token bucket refilled at
-/// `eventsPerSecond`, holding at most `burst` events.
-public struct AppendRate: Sendable, Hashable, CustomStringConvertible {
-    public var eventsPerSecond: Double
-    public var burst: Double
-
-    public init(eventsPerSecond: Double, burst: Double? = nil) {
-        self.eventsPerSecond = eventsPerSecond
-        self.burst = burst ?? max(eventsPerSecond, 1)
-    }
-
-    public var description: String { "\(Self.format(eventsPerSecond)) events/s (burst \(Self.format(burst)))" }
-
-    static func format(_ value: Double) -> String {
-        value == value.rounded() ? String(Int(value)) : String(format: "%.2f", value)
-    }
-}
 
 /// Per-client append limits: one token bucket per token name (or one shared
 /// by every client of a relay without tokens). A request takes as many
@@ -33,15 +16,32 @@ final class RateLimiter: Sendable {
     private let buckets = Mutex<[String: Bucket]>([:])
 
     /// Takes `count` tokens from `client`'s bucket, or throws 429 naming the limit and when to retry.
-    func admit(_ client: String, count: Int, rate: AppendRate, now: ContinuousClock.Instant = .now) throws(APIError) {
+    func admit(_ client: String, count: Int, rate: AppendRate, reading: Bool = false, now: ContinuousClock.Instant = .now) throws(APIError) {
         let needed = Double(count)
+        if reading {
+            // Reads have a bucket of their own, and their rate counts requests.
+            guard let wait = take(needed, from: "read " + client, rate: rate, now: now) else { return }
+            var error = APIError(.tooManyRequests, "rate_limited", field: "Authorization",
+                                 "\(client) may read \(AppendRate.format(rate.eventsPerSecond)) requests/s (burst \(AppendRate.format(rate.burst))); retry in \(String(format: "%.2f", wait)) s")
+            error.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+            throw error
+        }
         guard needed <= rate.burst else {
             var error = APIError(.tooManyRequests, "rate_limited", field: "body",
                                  "\(client) may append \(rate); a batch of \(count) events can never fit: send at most \(AppendRate.format(rate.burst)) per request")
             error.headers[.retryAfter] = "1"
             throw error
         }
-        let wait: Double? = buckets.withLock { buckets in
+        guard let wait = take(needed, from: client, rate: rate, now: now) else { return }
+        var error = APIError(.tooManyRequests, "rate_limited", field: "Authorization",
+                             "\(client) may append \(rate); retry in \(String(format: "%.2f", wait)) s")
+        error.headers[.retryAfter] = String(Int(wait.rounded(.up)))
+        throw error
+    }
+
+    /// Takes `needed` tokens from the bucket, or answers how many seconds until it holds them.
+    private func take(_ needed: Double, from client: String, rate: AppendRate, now: ContinuousClock.Instant) -> Double? {
+        buckets.withLock { buckets in
             var bucket = buckets[client] ?? Bucket(tokens: rate.burst, updated: now)
             let elapsed = now - bucket.updated
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -52,10 +52,5 @@ final class RateLimiter: Sendable {
             bucket.tokens -= needed
             return nil
         }
-        guard let wait else { return }
-        var error = APIError(.tooManyRequests, "rate_limited", field: "Authorization",
-                             "\(client) may append \(rate); retry in \(String(format: "%.2f", wait)) s")
-        error.headers[.retryAfter] = String(Int(wait.rounded(.up)))
-        throw error
     }
 }

@@ -225,6 +225,16 @@ extension Relay {
         }
     }
 
+    /// Takes one request from the client's read budget (its token's
+    /// `read_rate`, else the relay's), or refuses it with 429.
+    func admitRead(_ token: AccessToken?) throws(APIError) {
+        guard let rate = token?.readRate ?? configuration.readRate else { return }
+        do { try rateLimiter.admit(token.map { "token \"\($0.name)\"" } ?? "this relay's clients", count: 1, rate: rate, reading: true) } catch {
+            metrics.readRateLimited.increment()
+            throw error
+        }
+    }
+
     /// Waits until `count` peers acknowledge holding every placed event, or
     /// the timeout passes; returns how many peers hold them all.
     func waitForReplicas(_ count: Int, namespace: Namespace, results: [AppendResult], timeout: Duration) async -> Int {

@@ -142,6 +142,7 @@ extension Relay {
     func listNamespaces(_ request: Request) throws -> Response {
         let prefix = request.uri.queryParameters["prefix"].map(String.init) ?? ""
         let token = try access.authorize(Self.secret(request), .read, nil)
+        try admitRead(token)
         let infos = try store.namespaces(prefix: prefix).filter { info in
             token.map { $0.prefixes.contains { info.namespace.name.hasPrefix($0) } } ?? true
         }
@@ -150,7 +151,7 @@ extension Relay {
 
     func namespaceStatus(_ request: Request) throws -> Response {
         let namespace = try Self.namespace(request, after: "/v1/namespaces/")
-        _ = try access.authorize(Self.secret(request), .read, namespace)
+        try admitRead(try access.authorize(Self.secret(request), .read, namespace))
         guard let info = try store.info(namespace) else {
             throw APIError(.notFound, "unknown_namespace", field: "namespace", "namespace \"\(namespace)\" holds no events here")
         }
@@ -161,7 +162,7 @@ extension Relay {
 
     func read(_ request: Request) throws -> Response {
         let namespace = try Self.namespace(request, after: "/v1/events/")
-        _ = try access.authorize(Self.secret(request), .read, namespace)
+        try admitRead(try access.authorize(Self.secret(request), .read, namespace))
         let cursor = try Self.cursor(request)
         // A binary page is a third the size of JSON and costs no JSON either side: ten times the events.
         let binary = request.headers[.accept]?.lowercased().hasPrefix(BulkBody.mediaType) == true

@@ -23,7 +23,9 @@ extension Relay {
     /// the handler after the upgrade skips that read.
     func subscriptionRequest(_ request: Request, checkCursor: Bool = true) throws(APIError) -> SubscriptionRequest {
         let namespace = try Self.namespace(request, after: "/v1/subscribe/")
-        _ = try access.authorize(Self.secret(request), .read, namespace)
+        let token = try access.authorize(Self.secret(request), .read, namespace)
+        // Counted once per subscription: before the upgrade, not again after it.
+        if checkCursor { try admitRead(token) }
         let cursor = try Self.cursor(request)
         let batch = try Self.integer(request, "batch", default: configuration.pageEventCountMax, 1...configuration.pageEventCountMax)
         let filter = try Self.filter(request)

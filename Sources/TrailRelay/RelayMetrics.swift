@@ -20,6 +20,7 @@ final class RelayMetrics: Sendable {
     let appendRequests: CoreMetrics.Counter
     /// Append requests refused by a client's `append_rate`.
     let rateLimited: CoreMetrics.Counter
+    let readRateLimited: CoreMetrics.Counter
     let readRequests: CoreMetrics.Counter
     let readEvents: CoreMetrics.Counter
     let deliveredEvents: CoreMetrics.Counter
@@ -43,6 +44,7 @@ final class RelayMetrics: Sendable {
         refusedEvents = counter("trail_events_appended_total", [("outcome", "refused")])
         appendRequests = counter("trail_append_requests_total")
         rateLimited = counter("trail_append_rate_limited_total")
+        readRateLimited = counter("trail_read_rate_limited_total")
         readRequests = counter("trail_read_requests_total")
         readEvents = counter("trail_read_events_total")
         deliveredEvents = counter("trail_subscription_events_total")

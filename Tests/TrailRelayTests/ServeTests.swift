@@ -374,6 +374,37 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(try await client.read(try Namespace("auction/rate"), limit: 100).events.count == 6, "refused requests appended nothing")
     }
 
+    /// A token's read rate counts requests (pages, namespace status,
+    /// subscriptions): its burst passes, the next is refused with 429 and
+    /// Retry-After, and another token's budget is its own.
+    @Test func readRatesAreEnforcedPerToken() async throws {
+        let config = TemporaryDirectory("config")
+        try FileManager.default.createDirectory(atPath: config.path, withIntermediateDirectories: true)
+        let file = config.path + "/trail.json"
+        try #"""
+            {"tokens": [{"name": "reader", "secret": "reader-secret-0123456789", "read_rate": {"requests_per_second": 0.25, "burst": 3}},
+                        {"name": "other", "secret": "other-secret-0123456789"}],
+             "read_rate": {"requests_per_second": 1000}}
+            """#.write(toFile: file, atomically: true, encoding: .utf8)
+        let relay = try await ServeProcess([], environment: ["TRAIL_CONFIG": file])
+        defer { Task { await relay.stop() } }
+        #expect(try await http("POST", relay.url + "/v1/events/feed/a", body: #"{"type":"note"}"#, token: "other-secret-0123456789").0 == 201)
+        let url = relay.url + "/v1/events/feed/a"
+        #expect(try await http("GET", url, token: "reader-secret-0123456789").0 == 200)
+        #expect(try await http("GET", relay.url + "/v1/namespaces/feed/a", token: "reader-secret-0123456789").0 == 200)
+        #expect(try await http("GET", url, token: "reader-secret-0123456789").0 == 200)
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Authorization", value: "Bearer reader-secret-0123456789")
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        #expect(try response.status.code == 429 && errorBody(text).code == "rate_limited" && text.contains("0.25 requests/s"), "\(text)")
+        let retryAfter = try #require(response.headers.first(name: "Retry-After").flatMap(Int.init))
+        #expect((1...4).contains(retryAfter))
+        #expect(try await http("GET", url, token: "other-secret-0123456789").0 == 200)
+        // Appends have their own budget: a reader out of reads may still write.
+        #expect(try await http("POST", url, body: #"{"type":"note"}"#, token: "reader-secret-0123456789").0 == 201)
+    }
+
     /// SIGTERM while a writer appends: the relay drains and exits 0, and
     /// every event it acknowledged is there when it starts again.
     @Test func sigtermDuringLoadLosesNoAcknowledgedEvent() async throws {

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 public import TrailCore
 public import TrailStore
@@ -40,6 +40,10 @@ public struct RelayConfiguration: Sendable {
     /// The append limit of each token that sets none, and of all clients
     /// together on a relay without tokens; nil: unlimited.
     public var appendRate: AppendRate?
+    /// The read limit (requests: pages, namespace listings and status,
+    /// subscriptions opened) of each token that sets none, and of all clients
+    /// together on a relay without tokens; nil: unlimited.
+    public var readRate: AppendRate?
     /// Per-prefix rules; the longest matching prefix applies.
     public var policies: [NamespacePolicy] = []
     /// The largest payload any namespace accepts (a policy may lower it).
@@ -75,10 +79,14 @@ public struct AccessToken: Sendable, Hashable {
     public var canWrite: Bool
     /// This token's append limit; nil: the relay's `appendRate`, if any.
     public var appendRate: AppendRate?
+    /// This token's read limit, in requests (pages, namespace listings,
+    /// subscriptions opened); nil: the relay's `readRate`, if any.
+    public var readRate: AppendRate?
 
     public init(name: String, secret: String, prefixes: [String] = [""], canRead: Bool = true, canWrite: Bool = true,
-                appendRate: AppendRate? = nil) {
+                appendRate: AppendRate? = nil, readRate: AppendRate? = nil) {
         self.appendRate = appendRate
+        self.readRate = readRate
         self.name = name
         self.secret = secret
         self.prefixes = prefixes
@@ -117,6 +125,12 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var key: String
     public var reason: String
     public var description: String { "\(source): \(key): \(reason)" }
+
+    public init(source: String, key: String, reason: String) {
+        self.source = source
+        self.key = key
+        self.reason = reason
+    }
 }
 
 extension RelayConfiguration {
@@ -161,11 +175,24 @@ extension RelayConfiguration {
         return configuration
     }
 
+    /// A configuration file's contents alone (no environment, no flags),
+    /// checked like `load`: what the configuration fuzz target exercises.
+    public static func parse(fileContents data: Data, source: String) throws(ConfigurationError) -> RelayConfiguration {
+        var configuration = RelayConfiguration()
+        try configuration.apply(contents: data, source: source)
+        try configuration.validate()
+        return configuration
+    }
+
     mutating func apply(file path: String) throws(ConfigurationError) {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ConfigurationError(source: path, key: "(file)", reason: "cannot be read: \(error.localizedDescription)")
         }
+        try apply(contents: data, source: path)
+    }
+
+    mutating func apply(contents data: Data, source path: String) throws(ConfigurationError) {
         let root: JSONValue
         do { root = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw ConfigurationError(source: path, key: "(file)", reason: "is not valid JSON: \(error)")
@@ -177,13 +204,14 @@ extension RelayConfiguration {
             switch key {
             case "tokens": tokens = try Self.tokens(value, source: path)
             case "append_rate": appendRate = try Self.appendRate(value, source: path, key: "append_rate")
+            case "read_rate": readRate = try Self.appendRate(value, source: path, key: "read_rate", unit: "requests")
             case "namespaces": policies = try Self.policies(value, source: path)
             case _ where Self.scalarSettings.contains(key):
                 try set(key, try Self.texts(value, key: key, source: path), source: path)
             default:
                 throw ConfigurationError(
                     source: path, key: key,
-                    reason: "unknown setting (known: \((Self.scalarSettings + ["tokens", "namespaces", "append_rate"]).joined(separator: ", ")))")
+                    reason: "unknown setting (known: \((Self.scalarSettings + ["tokens", "namespaces", "append_rate", "read_rate"]).joined(separator: ", ")))")
             }
         }
     }
@@ -296,8 +324,8 @@ extension RelayConfiguration {
                 ConfigurationError(source: source, key: "tokens[\(index)]\(field.isEmpty ? "" : ".")\(field)", reason: reason)
             }
             guard case .object(let object) = item else { throw fail("", "expected an object") }
-            for field in object.keys.sorted() where !["name", "secret", "prefixes", "access", "append_rate"].contains(field) {
-                throw fail(field, "unknown field (known: name, secret, prefixes, access, append_rate)")
+            for field in object.keys.sorted() where !["name", "secret", "prefixes", "access", "append_rate", "read_rate"].contains(field) {
+                throw fail(field, "unknown field (known: name, secret, prefixes, access, append_rate, read_rate)")
             }
             guard case .string(let secret)? = object["secret"], secret.utf8.count >= 16 else {
                 throw fail("secret", "required: a string of at least 16 characters")
@@ -323,26 +351,32 @@ extension RelayConfiguration {
             let rate = try object["append_rate"].map { value throws(ConfigurationError) in
                 try Self.appendRate(value, source: source, key: "tokens[\(index)].append_rate")
             }
-            tokens.append(AccessToken(name: name, secret: secret, prefixes: prefixes, canRead: read, canWrite: write, appendRate: rate))
+            let readRate = try object["read_rate"].map { value throws(ConfigurationError) in
+                try Self.appendRate(value, source: source, key: "tokens[\(index)].read_rate", unit: "requests")
+            }
+            tokens.append(AccessToken(name: name, secret: secret, prefixes: prefixes, canRead: read, canWrite: write,
+                                      appendRate: rate, readRate: readRate))
         }
         return tokens
     }
 
-    /// `{"events_per_second": N, "burst": M}` (burst defaults to N).
-    static func appendRate(_ value: JSONValue, source: String, key: String) throws(ConfigurationError) -> AppendRate {
+    /// `{"events_per_second": N, "burst": M}` (burst defaults to N), or with
+    /// `unit` "requests", `{"requests_per_second": N, "burst": M}`.
+    static func appendRate(_ value: JSONValue, source: String, key: String, unit: String = "events") throws(ConfigurationError) -> AppendRate {
+        let perSecond = "\(unit)_per_second"
         guard case .object(let object) = value else {
-            throw ConfigurationError(source: source, key: key, reason: "expected {\"events_per_second\": N, \"burst\": M}")
+            throw ConfigurationError(source: source, key: key, reason: "expected {\"\(perSecond)\": N, \"burst\": M}")
         }
-        for field in object.keys.sorted() where !["events_per_second", "burst"].contains(field) {
-            throw ConfigurationError(source: source, key: "\(key).\(field)", reason: "unknown field (known: events_per_second, burst)")
+        for field in object.keys.sorted() where ![perSecond, "burst"].contains(field) {
+            throw ConfigurationError(source: source, key: "\(key).\(field)", reason: "unknown field (known: \(perSecond), burst)")
         }
-        guard let rate = object["events_per_second"]?.number, rate > 0, rate <= 10_000_000 else {
-            throw ConfigurationError(source: source, key: "\(key).events_per_second", reason: "required: a number of events per second above 0")
+        guard let rate = object[perSecond]?.number, rate > 0, rate <= 10_000_000 else {
+            throw ConfigurationError(source: source, key: "\(key).\(perSecond)", reason: "required: a number of \(unit) per second above 0")
         }
         var burst: Double?
         if let value = object["burst"] {
             guard let number = value.number, number >= 1, number <= 100_000_000 else {
-                throw ConfigurationError(source: source, key: "\(key).burst", reason: "expected a number of events, at least 1")
+                throw ConfigurationError(source: source, key: "\(key).burst", reason: "expected a number of \(unit), at least 1")
             }
             burst = number
         }
