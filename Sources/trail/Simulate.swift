@@ -73,7 +73,7 @@ struct Simulate: AsyncParsableCommand {
                 } else if list.count == 1 || done % 100 == 0 {
                     print(list.count == 1 ? "\(result)" : "\(done)/\(list.count) seeds, \(failed.count) failed")
                 }
-                fflush(stdout)  // progress shows at once when the output is a file
+                fflush(nil)  // progress shows at once when the output is a file
                 add()
             }
         }
