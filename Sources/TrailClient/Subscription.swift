@@ -100,7 +100,7 @@ public struct Subscription: AsyncSequence, Sendable {
                 do {
                     try await WebSocketClient.connect(
                         url: url(subscription, relay: relay, cursor: cursor.cursor.withLock { $0 }),
-                        configuration: .init(maxFrameSize: 64 << 20, additionalHeaders: headers(client)),
+                        configuration: .init(maxFrameSize: 64 << 20, additionalHeaders: try await headers(client, relay: relay)),
                         tlsConfiguration: client.tls,
                         logger: client.logger
                     ) { inbound, _, _ in
@@ -149,9 +149,9 @@ public struct Subscription: AsyncSequence, Sendable {
             channel.finish()
         }
 
-        static func headers(_ client: TrailClient) -> HTTPFields {
+        static func headers(_ client: TrailClient, relay: String) async throws -> HTTPFields {
             var fields = HTTPFields()
-            if let token = client.token { fields[.authorization] = "Bearer \(token)" }
+            if let bearer = try await client.bearer(for: relay) { fields[.authorization] = "Bearer \(bearer)" }
             return fields
         }
 

@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import NIOSSL
+import Synchronization
 public import TrailAPI
 public import TrailCore
 
@@ -25,6 +26,10 @@ public final class TrailClient: Sendable {
     /// Base URLs such as `http://127.0.0.1:7400`, in the order they are tried.
     public let relays: [String]
     let token: String?
+    /// With a key instead of a token, the client authenticates to each relay
+    /// by challenge (`authenticate(to:)`) and keeps the session it gets.
+    let signingKey: SigningKey?
+    private let sessions = Mutex<[String: (token: String, expires: ContinuousClock.Instant)]>([:])
     let http: HTTPClient
     let logger: Logger
     let requestTimeout: Duration
@@ -36,10 +41,12 @@ public final class TrailClient: Sendable {
     /// relays (a private CA); the system's roots otherwise. A client made with
     /// it owns a connection pool: call `shutdown()` when done.
     public init(
-        relays: [String], token: String? = nil, requestTimeout: Duration = .seconds(30), tlsTrustRoots: String? = nil,
-        logger: Logger = Logger(label: "trail.client")
+        relays: [String], token: String? = nil, signingKey: SigningKey? = nil, requestTimeout: Duration = .seconds(30),
+        tlsTrustRoots: String? = nil, logger: Logger = Logger(label: "trail.client")
     ) {
         precondition(!relays.isEmpty, "a client needs at least one relay")
+        precondition(token == nil || signingKey == nil, "a client authenticates with a token or a key, not both")
+        self.signingKey = signingKey
         self.relays = relays.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         self.token = token
         self.requestTimeout = requestTimeout
@@ -260,7 +267,16 @@ public final class TrailClient: Sendable {
         for relay in only.map({ [$0] }) ?? relays {
             var request = HTTPClientRequest(url: relay + path + Self.encode(query))
             request.method = method
-            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            do {
+                if let bearer = try await bearer(for: relay) { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+            } catch let error as TrailClientError {
+                if case .refused = error { throw error }
+                lastError = error
+                continue
+            } catch {
+                lastError = error
+                continue
+            }
             if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
             if let accept { request.headers.add(name: "Accept", value: accept) }
             if let body { request.body = .bytes(body) }
@@ -274,6 +290,44 @@ public final class TrailClient: Sendable {
             }
         }
         throw TrailClientError.unreachable(relays: relays, lastError: "\(lastError.map { "\($0)" } ?? "none")")
+    }
+
+    /// The bearer token for `relay`: the configured token, or with a key the
+    /// session opened by challenge (again when it is within a minute of expiring).
+    func bearer(for relay: String) async throws -> String? {
+        if let token { return token }
+        guard signingKey != nil else { return nil }
+        let now = ContinuousClock.now
+        if let session = sessions.withLock({ $0[relay] }), session.expires - now > .seconds(60) { return session.token }
+        return try await authenticate(to: relay)
+    }
+
+    /// Opens a session on `relay` with the client's key: asks for a
+    /// challenge, signs "trail.auth.v1" ‖ relay key ‖ challenge, and keeps the
+    /// session token it gets (Docs/API.md, Authentication).
+    @discardableResult
+    public func authenticate(to relay: String) async throws -> String {
+        guard let signingKey else { throw TrailClientError.refused(ErrorBody(status: 0, code: "no_key", message: "this client has no signing key")) }
+        let started = ContinuousClock.now
+        func post<T: Decodable>(_ path: String, _ body: some Encodable, as: T.Type) async throws -> T {
+            var request = HTTPClientRequest(url: relay + path)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
+            let response = try await http.execute(request, timeout: .init(requestTimeout))
+            let bytes = try await response.body.collect(upTo: 1 << 20)
+            return try Self.decode(T.self, Answer(status: response.status, body: bytes, relay: relay))
+        }
+        let key = signingKey.publicKey.hex
+        let challenge = try await post("/v1/auth/challenge", ChallengeRequest(key: key), as: ChallengeOutput.self)
+        guard let challengeBytes = Hex.decode(challenge.challenge), let relayKey = try? PublicKey(hex: challenge.relay) else {
+            throw TrailClientError.refused(ErrorBody(status: 0, code: "bad_challenge", message: "the relay's challenge is not hex: \(challenge.challenge)"))
+        }
+        let signature = signingKey.sign(ClientAuthentication.message(relay: relayKey, challenge: challengeBytes))
+        let session = try await post("/v1/auth/session", SessionRequest(key: key, challenge: challenge.challenge, signature: Hex.encode(signature.bytes)),
+                                     as: SessionOutput.self)
+        sessions.withLock { $0[relay] = (session.token, started + .seconds(session.expiresIn)) }
+        return session.token
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ answer: Answer) throws -> T {

@@ -10,14 +10,17 @@ struct AccessControl: Sendable {
     /// Tokens by the SHA-256 of their secret: a lookup never compares secrets
     /// byte by byte, so its time says nothing about how much of a guess matched.
     let tokens: [EventID: AccessToken]
+    /// Tokens held by Ed25519 keys, and the sessions their holders opened.
+    let sessions: KeySessions
 
-    init(tokens: [AccessToken]) {
+    init(tokens: [AccessToken], relay: PublicKey) {
         var byDigest = [EventID: AccessToken]()
-        for token in tokens { byDigest[EventID(bytes: SHA256.hash(Array(token.secret.utf8)))] = token }
+        for token in tokens where token.key == nil { byDigest[EventID(bytes: SHA256.hash(Array(token.secret.utf8)))] = token }
         self.tokens = byDigest
+        sessions = KeySessions(tokens: tokens, relay: relay)
     }
 
-    var isOpen: Bool { tokens.isEmpty }
+    var isOpen: Bool { tokens.isEmpty && sessions.tokens.isEmpty }
 
     /// The secret a request presents: `Authorization: Bearer …`, or
     /// `access_token=` in the query (RFC 6750 §2.3) for WebSocket clients
@@ -38,8 +41,8 @@ struct AccessControl: Sendable {
         guard let secret else {
             throw APIError(.unauthorized, "unauthorized", field: "Authorization", "this relay needs a bearer token (Authorization: Bearer <token>)")
         }
-        guard let token = tokens[EventID(bytes: SHA256.hash(Array(secret.utf8)))] else {
-            throw APIError(.unauthorized, "unauthorized", field: "Authorization", "the bearer token is not one this relay knows")
+        guard let token = tokens[EventID(bytes: SHA256.hash(Array(secret.utf8)))] ?? sessions.token(forSecret: secret) else {
+            throw APIError(.unauthorized, "unauthorized", field: "Authorization", "the bearer token is not one this relay knows (or its session expired)")
         }
         let allowed = need == .read ? token.canRead : token.canWrite
         guard allowed else {

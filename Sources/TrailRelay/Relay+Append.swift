@@ -187,6 +187,18 @@ extension Relay {
         }
     }
 
+    /// A small JSON body of the authentication routes, refused with 400 naming what is wrong.
+    func decodeAuthBody<Body: Decodable>(_ request: Request) async throws -> Body {
+        let bytes = try await collectBody(request)
+        do { return try JSONDecoder().decode(Body.self, from: Data(bytes.readableBytesView)) } catch DecodingError.keyNotFound(let key, _) {
+            throw APIError(.badRequest, "bad_field", field: key.stringValue, "required")
+        } catch DecodingError.typeMismatch(_, let context) {
+            throw APIError(.badRequest, "bad_field", field: context.codingPath.map(\.stringValue).joined(separator: "."), "expected a string")
+        } catch {
+            throw APIError(.badRequest, "bad_json", "the body is not a JSON object of the expected fields")
+        }
+    }
+
     /// The request's body, refused with 413 past `request_bytes_max` (by its
     /// Content-Length when it has one, before reading it).
     func collectBody(_ request: Request) async throws -> ByteBuffer {

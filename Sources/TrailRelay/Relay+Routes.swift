@@ -35,6 +35,14 @@ extension Relay {
         router.get("/v1/namespaces") { [self] request, _ in try listNamespaces(request) }
         router.get("/v1/namespaces/**") { [self] request, _ in try namespaceStatus(request) }
         router.post("/v1/events") { [self] request, _ in try await appendAcrossNamespaces(request) }
+        router.post("/v1/auth/challenge") { [self] request, _ in
+            let body: ChallengeRequest = try await decodeAuthBody(request)
+            return jsonResponse(try access.sessions.challenge(for: body.key))
+        }
+        router.post("/v1/auth/session") { [self] request, _ in
+            let body: SessionRequest = try await decodeAuthBody(request)
+            return jsonResponse(try access.sessions.redeem(body), status: .created)
+        }
         router.post("/v1/events/**") { [self] request, _ in try await append(request) }
         router.get("/v1/events/**") { [self] request, _ in try read(request) }
         router.get("/v1/admin/blocked-peers") { [self] request, _ in
@@ -231,6 +239,7 @@ struct ErrorMiddleware: RouterMiddleware {
         switch path {
         case "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/namespaces": return ["GET"]
         case "/v1/admin/blocked-peers": return ["GET", "PUT"]
+        case "/v1/auth/challenge", "/v1/auth/session": return ["POST"]
         case _ where path.hasPrefix("/v1/events/"): return ["GET", "POST"]
         case _ where path.hasPrefix("/v1/namespaces/"), _ where path.hasPrefix("/v1/participants/"),
              _ where path.hasPrefix("/v1/subscribe/"): return ["GET"]

@@ -88,7 +88,7 @@ public final class Relay: Service, Sendable {
         presence = Presence(board: replicator.presence)
         fanouts = Fanouts(store: store, pageSize: configuration.pageEventCountMax)
         metrics = RelayMetrics()
-        access = AccessControl(tokens: configuration.tokens)
+        access = AccessControl(tokens: configuration.tokens, relay: store.relayID)
     }
 
     /// True from when the client API accepts requests until shutdown begins.

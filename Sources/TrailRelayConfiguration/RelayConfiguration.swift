@@ -72,7 +72,12 @@ public struct RelayConfiguration: Sendable {
 public struct AccessToken: Sendable, Hashable {
     /// A label for logs and metrics; never the secret.
     public var name: String
+    /// The bearer secret; empty for a token held by `key`.
     public var secret: String
+    /// An Ed25519 public key whose holder gets this token's reach by
+    /// answering a challenge (`POST /v1/auth/challenge`, then `/v1/auth/session`)
+    /// instead of presenting a secret; nil for a secret token.
+    public var key: PublicKey?
     /// Namespace prefixes the token reaches (`""` reaches every namespace).
     public var prefixes: [String]
     public var canRead: Bool
@@ -84,7 +89,8 @@ public struct AccessToken: Sendable, Hashable {
     public var readRate: AppendRate?
 
     public init(name: String, secret: String, prefixes: [String] = [""], canRead: Bool = true, canWrite: Bool = true,
-                appendRate: AppendRate? = nil, readRate: AppendRate? = nil) {
+                appendRate: AppendRate? = nil, readRate: AppendRate? = nil, key: PublicKey? = nil) {
+        self.key = key
         self.appendRate = appendRate
         self.readRate = readRate
         self.name = name
@@ -324,11 +330,26 @@ extension RelayConfiguration {
                 ConfigurationError(source: source, key: "tokens[\(index)]\(field.isEmpty ? "" : ".")\(field)", reason: reason)
             }
             guard case .object(let object) = item else { throw fail("", "expected an object") }
-            for field in object.keys.sorted() where !["name", "secret", "prefixes", "access", "append_rate", "read_rate"].contains(field) {
-                throw fail(field, "unknown field (known: name, secret, prefixes, access, append_rate, read_rate)")
+            for field in object.keys.sorted() where !["name", "secret", "key", "prefixes", "access", "append_rate", "read_rate"].contains(field) {
+                throw fail(field, "unknown field (known: name, secret, key, prefixes, access, append_rate, read_rate)")
             }
-            guard case .string(let secret)? = object["secret"], secret.utf8.count >= 16 else {
-                throw fail("secret", "required: a string of at least 16 characters")
+            var secret = ""
+            var key: PublicKey?
+            switch (object["secret"], object["key"]) {
+            case (.some(let value), nil):
+                guard case .string(let text) = value, text.utf8.count >= 16 else {
+                    throw fail("secret", "required: a string of at least 16 characters")
+                }
+                secret = text
+            case (nil, .some(let value)):
+                guard case .string(let text) = value, let parsed = try? PublicKey(hex: text) else {
+                    throw fail("key", "expected an Ed25519 public key, 64 hexadecimal digits")
+                }
+                key = parsed
+            case (.some, .some):
+                throw fail("key", "a token has a secret or a key, not both")
+            case (nil, nil):
+                throw fail("secret", "required: a secret of at least 16 characters, or a key (64 hexadecimal digits)")
             }
             var name = "token \(index)"
             if let value = object["name"] {
@@ -355,7 +376,7 @@ extension RelayConfiguration {
                 try Self.appendRate(value, source: source, key: "tokens[\(index)].read_rate", unit: "requests")
             }
             tokens.append(AccessToken(name: name, secret: secret, prefixes: prefixes, canRead: read, canWrite: write,
-                                      appendRate: rate, readRate: readRate))
+                                      appendRate: rate, readRate: readRate, key: key))
         }
         return tokens
     }

@@ -12,7 +12,7 @@ import TrailRelay
     @Test func theFuzzSeedsAreValidConfigurations() throws {
         let full = try RelayConfiguration.parse(
             fileContents: try Data(contentsOf: Self.corpus.appendingPathComponent("full.json")), source: "full.json")
-        #expect(full.tokens.count == 2 && full.policies.count == 3)
+        #expect(full.tokens.count == 3 && full.tokens[2].key != nil && full.tokens[1].readRate != nil && full.policies.count == 3)
         #expect(full.durability == .synced && full.diskReserveBytes == 256 << 20)
         for name in ["empty.json", "small.json"] {
             _ = try RelayConfiguration.parse(fileContents: try Data(contentsOf: Self.corpus.appendingPathComponent(name)), source: name)
