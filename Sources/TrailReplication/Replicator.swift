@@ -141,7 +141,7 @@ public final class Replicator: Sendable {
 
     private let rotating = Mutex(false)
 
-    /// Starts a new incarnation, once, when a peer reports that the one
+    /// Starts a new incarnation, once, when a peer's WANT shows that the one
     /// announced as `origin` lost events; then drops every link so that each
     /// reconnects announcing the new origin and pulls back what was lost.
     func rotate(ifOrigin origin: RelayID, reason: String) async {
@@ -153,7 +153,7 @@ public final class Replicator: Sendable {
         guard go else { return }
         defer { rotating.withLock { $0 = false } }
         do {
-            try await store.startNewIncarnation(reason: "a peer reports: \(reason)")
+            try await store.startNewIncarnation(reason: reason)
         } catch {
             logger.error("could not start a new incarnation", metadata: ["error": "\(error)"])
         }

@@ -37,6 +37,22 @@ import TrailTestSupport
         #expect(appends == Self.seedCount * Simulation.Options().appendCount)
     }
 
+    /// Regression, found by the simulator (seed 50023, 5 relays): a WANT is a
+    /// snapshot, and an event its sender made after sending it reached the
+    /// receiver first through a third relay; the receiver, checking the
+    /// sender's origin against that snapshot, told a relay that had lost
+    /// nothing that it was stale. The relay whose origin it is checks now.
+    @Test func aWantRacedByAnEventThroughAThirdRelayIsNotStaleness() async throws {
+        var options = Simulation.Options()
+        options.relayCount = 5
+        options.namespaceCount = 3
+        options.appendCount = 80
+        options.faultSteps = 600
+        let directory = TemporaryDirectory("sim-50023")
+        let result = await Simulation(seed: 50023, options: options, root: directory.path).run()
+        #expect(result.failure == nil, "\(result)")
+    }
+
     @Test func aSeedReplaysTheSameRun() async throws {
         let first = TemporaryDirectory("sim-replay-a")
         let second = TemporaryDirectory("sim-replay-b")

@@ -54,16 +54,25 @@ public final class LinkSession: Sendable {
 
     // MARK: Receiving
 
-    /// The peer's WANT: what it holds of `namespace`. A peer that holds less of
-    /// its own origin than this relay does lost events it accepted: it must
-    /// start a new incarnation (`staleIncarnation`).
+    /// The peer's WANT: what it holds of `namespace`. A peer that holds more
+    /// of this relay's own current origin than this relay does means this
+    /// relay lost events it accepted (restored from a backup, its WAL lost):
+    /// it must start a new incarnation (`staleIncarnation`, thrown here).
+    ///
+    /// The check is made by the relay whose origin it is, against its own
+    /// log as it stands when the WANT arrives: every event of its origin
+    /// that a peer can hold was made here before, so a relay that lost
+    /// nothing always holds at least as much. (Checked the other way round,
+    /// by the peer against the sender's WANT, it raced: an event made after
+    /// the WANT was sent could reach the peer first through a third relay.)
     public func receiveWant(_ namespace: Namespace, _ vector: VersionVector) throws(ProtocolError) {
         guard shares(namespace) else {
             throw ProtocolError(.notHeld, "WANT for \(namespace), which is outside what both relays hold")
         }
+        let origin = store.originID
         let mine = store.vector(of: namespace)
-        if mine[peer.origin] > vector[peer.origin] {
-            throw ProtocolError(.staleIncarnation, "in \(namespace) you hold originSeq \(vector[peer.origin]) of your own origin \(peer.origin.hex.prefix(16)), and this relay holds \(mine[peer.origin]): you lost events you accepted; start a new incarnation")
+        if vector[origin] > mine[origin] {
+            throw ProtocolError(.staleIncarnation, "in \(namespace) the peer holds originSeq \(vector[origin]) of this relay's origin \(origin.hex.prefix(16)), and this relay holds \(mine[origin]): it lost events it accepted and starts a new incarnation")
         }
         peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
     }

@@ -101,10 +101,11 @@ final class PeerLink: Sendable {
             logger.warning("peer link refused or broken", metadata: [
                 "peer": "\(peer.map { String($0.relay.hex.prefix(16)) } ?? "?")", "address": "\(address)", "reason": "\(error)"])
             try? await sender.send(.error(error))
+            // This relay found itself stale (LinkSession.receiveWant): a new incarnation.
+            if error.code == .staleIncarnation { await onStaleIncarnation(announcedOrigin, error.message) }
             return error
         } catch let error as RemoteError {
             logger.warning("peer closed the link", metadata: ["address": "\(address)", "reason": "\(error.error)"])
-            if error.error.code == .staleIncarnation { await onStaleIncarnation(announcedOrigin, error.error.message) }
             return error
         } catch {
             logger.info("peer link down", metadata: ["address": "\(address)", "reason": "\(error)"])
