@@ -108,25 +108,10 @@ public final class Store: Sendable {
 
     private static func loadOrCreateIdentity(directory: String) throws -> SigningKey {
         let path = directory + "/" + identityFileName
-        if FileManager.default.fileExists(atPath: path) {
-            let text = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            guard let seed = Hex.decode(text), seed.count == SigningKey.seedByteCount else {
-                throw StoreError.incompatibleDirectory("\(path) does not hold a 64-digit hex Ed25519 seed")
-            }
-            return try SigningKey(seed: seed)
-        }
+        if FileManager.default.fileExists(atPath: path) { return try readSeed(path) }
         var generator = SystemRandomNumberGenerator()
         let key = SigningKey.generate(using: &generator)
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(
-            atPath: temporary, contents: Data((Hex.encode(key.seed) + "\n").utf8),
-            attributes: [.posixPermissions: 0o600]) else {
-            throw StoreError.incompatibleDirectory("cannot write \(temporary)")
-        }
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: temporary))
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else { throw StoreError.incompatibleDirectory("cannot rename \(temporary) to \(path)") }
+        try writeDurably(path, Hex.encode(key.seed) + "\n", permissions: 0o600)
         return key
     }
 

@@ -34,7 +34,7 @@ final class SmallFilesystem {
     func ballast(megabytes: Int) throws -> String {
         let file = path + "/ballast"
         let chunk = Data(count: 1 << 20)
-        FileManager.default.createFile(atPath: file, contents: nil)
+        _ = FileManager.default.createFile(atPath: file, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
         for _ in 0..<megabytes { try handle.write(contentsOf: chunk) }
         try handle.close()
