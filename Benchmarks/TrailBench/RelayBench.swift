@@ -2,7 +2,6 @@ import Foundation
 import Histogram
 import HummingbirdWSClient
 import Logging
-import Synchronization
 import TrailClient
 import TrailCore
 import TrailStore
@@ -88,8 +87,8 @@ func wrkRate(_ arguments: [String]) throws -> Double {
 
 /// A value shared by concurrent tasks.
 final class Locked<Value>: @unchecked Sendable {
-    private let mutex: Mutex<Value>
-    init(_ value: sending Value) { mutex = Mutex(value) }
+    private let mutex: Locked<Value>
+    init(_ value: sending Value) { mutex = Locked(value) }
     func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) rethrows -> sending Result {
         try mutex.withLock(body)
     }

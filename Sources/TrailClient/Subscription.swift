@@ -4,7 +4,6 @@ import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
-import Synchronization
 public import TrailAPI
 public import TrailCore
 
@@ -70,8 +69,8 @@ public struct Subscription: AsyncSequence, Sendable {
         /// What the pumping task and the iterator share; the task does not own the pump.
         final class Shared: Sendable {
             let channel = AsyncThrowingChannel<SubscriptionUpdate, any Error>()
-            let cursor: Mutex<String?>
-            init(cursor: String?) { self.cursor = Mutex(cursor) }
+            let cursor: Locked<String?>
+            init(cursor: String?) { self.cursor = Locked(cursor) }
         }
 
         let shared: Shared
@@ -95,8 +94,8 @@ public struct Subscription: AsyncSequence, Sendable {
             var index = 0
             while !Task.isCancelled {
                 let relay = client.relays[index % client.relays.count]
-                let delivered = Mutex(false)
-                let refusal = Mutex<ErrorBody?>(nil)
+                let delivered = Locked(false)
+                let refusal = Locked<ErrorBody?>(nil)
                 do {
                     try await WebSocketClient.connect(
                         url: url(subscription, relay: relay, cursor: cursor.cursor.withLock { $0 }),

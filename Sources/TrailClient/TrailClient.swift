@@ -5,7 +5,6 @@ public import Logging
 import NIOCore
 import NIOHTTP1
 public import NIOSSL
-import Synchronization
 public import TrailAPI
 public import TrailCore
 
@@ -29,7 +28,7 @@ public final class TrailClient: Sendable {
     /// With a key instead of a token, the client authenticates to each relay
     /// by challenge (`authenticate(to:)`) and keeps the session it gets.
     let signingKey: SigningKey?
-    private let sessions = Mutex<[String: (token: String, expires: ContinuousClock.Instant)]>([:])
+    private let sessions = Locked<[String: (token: String, expires: ContinuousClock.Instant)]>([:])
     let http: HTTPClient
     let logger: Logger
     let requestTimeout: Duration

@@ -1,6 +1,5 @@
 import Foundation
 import NIOCore
-import Synchronization
 import TrailAPI
 import TrailCore
 import TrailStore
@@ -41,7 +40,7 @@ final class Fanout: Sendable {
     let namespace: Namespace
     let store: Store
     let pageSize: Int
-    let state = Mutex(State())
+    let state = Locked(State())
 
     init(namespace: Namespace, store: Store, pageSize: Int) {
         self.namespace = namespace
@@ -199,7 +198,7 @@ final class Fanout: Sendable {
 final class Fanouts: Sendable {
     let store: Store
     let pageSize: Int
-    let active = Mutex([Namespace: Fanout]())
+    let active = Locked([Namespace: Fanout]())
 
     init(store: Store, pageSize: Int) {
         self.store = store

@@ -1,6 +1,6 @@
 import Foundation
+import TrailCore
 public import Logging
-import Synchronization
 
 /// One JSON object per line on standard error — `{"time", "level", "label",
 /// "message", "source", …metadata}` — for log collectors (`log_format: json`).
@@ -17,7 +17,7 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    static let output = Mutex(())
+    static let output = Locked(())
 
     public func log(event: LogEvent) {
         var fields = metadata

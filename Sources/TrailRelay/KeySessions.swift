@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TrailAPI
 import TrailCore
 
@@ -24,9 +23,9 @@ final class KeySessions: Sendable {
     /// Tokens held by keys, by key.
     let tokens: [PublicKey: AccessToken]
     let relay: PublicKey
-    private let challenges = Mutex<[[UInt8]: Challenge]>([:])
+    private let challenges = Locked<[[UInt8]: Challenge]>([:])
     /// Sessions by the SHA-256 of their bearer secret, as `AccessControl` keeps secrets.
-    private let sessions = Mutex<[EventID: Session]>([:])
+    private let sessions = Locked<[EventID: Session]>([:])
 
     init(tokens: [AccessToken], relay: PublicKey) {
         var byKey = [PublicKey: AccessToken]()

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TrailAPI
 import TrailCore
 import TrailReplication
@@ -23,7 +22,7 @@ final class Presence: Sendable {
 
     let relay: String
     let board: PresenceBoard
-    let state = Mutex(Namespaces())
+    let state = Locked(Namespaces())
 
     init(board: PresenceBoard) {
         relay = board.me.hex

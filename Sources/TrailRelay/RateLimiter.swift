@@ -1,7 +1,7 @@
 import Foundation
+import TrailCore
 import HTTPTypes
 import Hummingbird
-import Synchronization
 
 /// Per-client append limits: one token bucket per token name (or one shared
 /// by every client of a relay without tokens). A request takes as many
@@ -13,7 +13,7 @@ final class RateLimiter: Sendable {
         var updated: ContinuousClock.Instant
     }
 
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private let buckets = Locked<[String: Bucket]>([:])
 
     /// Takes `count` tokens from `client`'s bucket, or throws 429 naming the limit and when to retry.
     func admit(_ client: String, count: Int, rate: AppendRate, reading: Bool = false, now: ContinuousClock.Instant = .now) throws(APIError) {

@@ -7,7 +7,6 @@ import NIOSSL
 public import Logging
 import NIOCore
 public import ServiceLifecycle
-import Synchronization
 public import TrailCore
 public import TrailReplication
 public import TrailStore
@@ -29,9 +28,9 @@ public final class Relay: Service, Sendable {
     let metrics: RelayMetrics
     let access: AccessControl
     let logger: Logger
-    let state = Mutex(RunState())
+    let state = Locked(RunState())
     /// Namespaces whose policy retention has been applied since start.
-    let retentionApplied = Mutex(Set<Namespace>())
+    let retentionApplied = Locked(Set<Namespace>())
     /// Per-client append budgets (`append_rate`).
     let rateLimiter = RateLimiter()
 

@@ -1,7 +1,6 @@
 import Foundation
 public import TrailCore
 public import TrailStore
-import Synchronization
 
 /// Segment files written by `trail export` (the replication format of
 /// `Docs/FORMAT.md`): files, or directories searched for `*.tseg`. A
@@ -36,7 +35,7 @@ public final class SegmentSource: LogSource {
     let aliases: [Namespace: [AliasSlot]]
     public let damaged: [Damage]
     let limits: EventLimits
-    let cache = Mutex<(file: String, segment: Segment)?>(nil)
+    let cache = Locked<(file: String, segment: Segment)?>(nil)
 
     /// Opens `paths`. A file that does not decode is an error naming it,
     /// unless `tolerant`, when it is listed in `damaged` and left out.

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 public import TrailCore
 
 /// Who is subscribed where, across a federation: each relay's own
@@ -63,14 +62,14 @@ public final class PresenceBoard: Sendable {
     public let me: RelayID
     public let heartbeat: Duration
     public let lease: Duration
-    let state: Mutex<State>
-    let onChange: Mutex<(@Sendable (Change) -> Void)?> = Mutex(nil)
+    let state: Locked<State>
+    let onChange: Locked<(@Sendable (Change) -> Void)?> = Locked(nil)
 
     public init(me: RelayID, heartbeat: Duration = .seconds(1), lease: Duration = .seconds(3)) {
         self.me = me
         self.heartbeat = heartbeat
         self.lease = lease
-        state = Mutex(State(local: Snapshot(
+        state = Locked(State(local: Snapshot(
             origin: me, version: Self.freshVersion(after: 0), leaseMilliseconds: Self.milliseconds(lease), entries: [])))
     }
 

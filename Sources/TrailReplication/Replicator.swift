@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
-import Synchronization
 public import TrailCore
 public import TrailStore
 
@@ -24,9 +23,9 @@ public final class Replicator: Sendable {
     /// Participants across the federation: set this relay's own, read everyone's.
     public let presence: PresenceBoard
     let registry: LinkRegistry
-    private let tasks = Mutex<[Task<Void, Never>]>([])
-    private let listener = Mutex<(any Channel)?>(nil)
-    private let stopped = Mutex(false)
+    private let tasks = Locked<[Task<Void, Never>]>([])
+    private let listener = Locked<(any Channel)?>(nil)
+    private let stopped = Locked(false)
     var logger: Logger { configuration.logger }
 
     public init(store: Store, configuration: ReplicationConfiguration) {
@@ -139,7 +138,7 @@ public final class Replicator: Sendable {
         return link.status.withLock { $0 != nil }
     }
 
-    private let rotating = Mutex(false)
+    private let rotating = Locked(false)
 
     /// Starts a new incarnation, once, when a peer's WANT shows that the one
     /// announced as `origin` lost events; then drops every link so that each

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 public import TrailCore
 
 /// Trail's sharded, append-only, causally ordered event log on RocksDB.
@@ -40,9 +39,9 @@ public final class Store: Sendable {
 
     /// The writer that owns `shard`.
     func writer(for shard: Int) -> ShardWriter { writers[shard % writers.count] }
-    let currentIncarnation: Mutex<Incarnation>
-    private let clock: Mutex<HybridClock>
-    private let isClosed = Mutex(false)
+    let currentIncarnation: Locked<Incarnation>
+    private let clock: Locked<HybridClock>
+    private let isClosed = Locked(false)
 
     public enum Mode: Sendable {
         /// The one process that appends; creates the directory if absent.
@@ -84,7 +83,7 @@ public final class Store: Sendable {
         namespaceRegistry = try NamespaceRegistry(database: database, shardCount: shardCount, sync: sync)
         originRegistry = try OriginRegistry(database: database, sync: sync)
         let incarnation = try Self.loadIncarnation(database, relay: identity.publicKey)
-        currentIncarnation = Mutex(incarnation)
+        currentIncarnation = Locked(incarnation)
         let localOrigin = writable ? try originRegistry.intern(incarnation.origin) : originRegistry.index(of: incarnation.origin) ?? 0
         var writers = [ShardWriter]()
         let writerCount = min(configuration.writerCount, shardCount)
@@ -99,7 +98,7 @@ public final class Store: Sendable {
         }
         self.writers = writers
         for writer in writers { writer.siblings.withLock { $0 = writers.map { ShardWriter.Weak(writer: $0) } } }
-        clock = Mutex(HybridClock())
+        clock = Locked(HybridClock())
         configuration.logger.info("store open", metadata: [
             "directory": "\(directory)", "relay": "\(identity.publicKey.hex.prefix(16))",
             "shards": "\(shardCount)", "durability": "\(configuration.durability)",

@@ -1,6 +1,6 @@
 import NIOCore
+import TrailCore
 import NIOPosix
-import Synchronization
 
 /// A TCP proxy on loopback between two relays that a test can cut and heal:
 /// cutting closes every connection through it and refuses new ones (a
@@ -8,7 +8,7 @@ import Synchronization
 final class FaultProxy: Sendable {
     let port: Int
     private let server: any Channel
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     struct State {
         var cut = false

@@ -1,6 +1,5 @@
 import Foundation
 import Subprocess
-import Synchronization
 import SystemPackage
 import Testing
 import TrailCore
@@ -8,7 +7,7 @@ import TrailStore
 
 /// Set once the child reports that its store is open and it is appending.
 final class ReadyFlag: Sendable {
-    private let value = Mutex(false)
+    private let value = Locked(false)
     var isSet: Bool { value.withLock { $0 } }
     func set() { value.withLock { $0 = true } }
 }

@@ -1,4 +1,4 @@
-import Synchronization
+import TrailCore
 
 /// The sender's side of credit-based flow control: `acquire` takes one
 /// credit, waiting while there are none; `grant` adds what the peer sent.
@@ -10,7 +10,7 @@ final class CreditGate: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func grant(_ count: UInt32) {
         let waiter = state.withLock { state -> CheckedContinuation<Bool, Never>? in

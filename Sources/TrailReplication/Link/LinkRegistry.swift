@@ -1,13 +1,12 @@
-import Synchronization
 import TrailCore
 
 /// The links up right now, one per peer relay. When two relays dial each
 /// other at once, both keep the link dialed by the relay with the smaller
 /// key, so they agree without another round trip.
 final class LinkRegistry: Sendable {
-    private let links = Mutex<[PublicKey: PeerLink]>([:])
+    private let links = Locked<[PublicKey: PeerLink]>([:])
     /// Peers an operator cut off (a partition): refused at the handshake.
-    let blocked = Mutex<Set<PublicKey>>([])
+    let blocked = Locked<Set<PublicKey>>([])
     let me: PublicKey
 
     init(me: PublicKey) { self.me = me }
@@ -42,7 +41,7 @@ final class LinkRegistry: Sendable {
     /// Keys that peers proved they rotated away from, each with the key that
     /// replaced it: a link that presents a retired key is refused (held in
     /// memory; the allowlist is the lasting record).
-    private let retired = Mutex<[PublicKey: PublicKey]>([:])
+    private let retired = Locked<[PublicKey: PublicKey]>([:])
 
     func retire(_ keys: [PublicKey], successor: PublicKey) {
         guard !keys.isEmpty else { return }

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 public import TrailCore
 public import TrailStore
 
@@ -23,14 +22,14 @@ public final class LinkSession: Sendable {
     public let peer: Frame.Hello
     /// Events from the peer that equivocate (another event at the same origin and originSeq), logged as errors.
     public var conflicts: UInt64 { conflictCount.withLock { $0 } }
-    private let conflictCount = Mutex<UInt64>(0)
+    private let conflictCount = Locked<UInt64>(0)
 
     /// Per namespace, what the peer is known to hold: its WANT, its ACKs, and what it sent or was sent.
-    private let peerHeld = Mutex<[Namespace: VersionVector]>([:])
+    private let peerHeld = Locked<[Namespace: VersionVector]>([:])
     /// Per namespace, how far this relay's log (positions, aliases) was considered for pushing.
-    private let considered = Mutex<[Namespace: (position: UInt64, alias: UInt64)]>([:])
+    private let considered = Locked<[Namespace: (position: UInt64, alias: UInt64)]>([:])
     /// FETCH: when each id was last asked for.
-    private let asked = Mutex<[EventID: Duration]>([:])
+    private let asked = Locked<[EventID: Duration]>([:])
 
     public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello) {
         self.store = store

@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import Synchronization
 public import TrailCore
 import TrailStore
 
@@ -46,8 +45,8 @@ final class PeerLink: Sendable {
 
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
-    private let outstanding = Mutex<Int>(0)
-    let status = Mutex<LinkStatus?>(nil)
+    private let outstanding = Locked<Int>(0)
+    let status = Locked<LinkStatus?>(nil)
     var logger: Logger { configuration.logger }
 
     init(store: Store, configuration: ReplicationConfiguration, address: String, dialed: Bool,
@@ -74,7 +73,7 @@ final class PeerLink: Sendable {
         do {
             // A peer that connects and does not finish the handshake in time is cut
             // off: otherwise a silent connection would hold its slot forever.
-            let timedOut = Mutex(false)
+            let timedOut = Locked(false)
             let watchdog = Task { [closeTransport, timeout = configuration.handshakeTimeout] in
                 guard (try? await Task.sleep(for: timeout)) != nil else { return }
                 timedOut.withLock { $0 = true }

@@ -1,4 +1,3 @@
-import Synchronization
 import TrailCore
 
 /// Wakes subscribers when a namespace's log grows, so that following the live
@@ -23,7 +22,7 @@ final class CommitSignals: Sendable {
         var closed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func notify(namespace: Namespace, lastPosition: UInt64) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import TrailCore
 
 /// Keeps appends from filling the data directory's filesystem. RocksDB that
 /// meets a full disk (ENOSPC in a flush or a WAL write) stops every write
@@ -23,7 +23,7 @@ final class DiskSpaceGuard: Sendable {
         var at: ContinuousClock.Instant
         var writtenSince: UInt64 = 0
     }
-    private let reading = Mutex<Reading?>(nil)
+    private let reading = Locked<Reading?>(nil)
 
     init(directory: String, reserveBytes: UInt64, unflushedBytes: @escaping @Sendable () -> UInt64) {
         self.unflushedBytes = unflushedBytes

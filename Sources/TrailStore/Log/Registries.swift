@@ -1,4 +1,3 @@
-import Synchronization
 import TrailCore
 
 /// Namespaces interned to 32-bit numbers, so that per-namespace keys are short.
@@ -16,7 +15,7 @@ final class NamespaceRegistry: Sendable {
         var next: UInt32 = 1
     }
 
-    private let tables = Mutex(Tables())
+    private let tables = Locked(Tables())
     private let database: Database
     private let shardCount: Int
     private let sync: Bool
@@ -96,7 +95,7 @@ final class OriginRegistry: Sendable {
         var byIndex: [RelayID] = []
     }
 
-    private let tables = Mutex(Tables())
+    private let tables = Locked(Tables())
     private let database: Database
     private let sync: Bool
 

@@ -85,14 +85,14 @@ final class ShardWriter: @unchecked Sendable {
 
     private let queue = BlockingQueue<Job>(countMax: ShardWriter.queueJobCountMax)
     /// Set when the writer can no longer promise what it writes; every later job is refused with it.
-    let failure = Mutex<StoreError?>(nil)
+    let failure = Locked<StoreError?>(nil)
 
     /// How many events wait in this writer's pending index, as of its last
     /// commit: other writers tell it of the events they place only when it
     /// has some (a parent may be in another writer's namespace).
     let pendingCount = Atomic<Int>(0)
     /// The store's other writers (set once, after all are created).
-    let siblings = Mutex<[Weak]>([])
+    let siblings = Locked<[Weak]>([])
     struct Weak: @unchecked Sendable { weak var writer: ShardWriter? }
 
     // Owned by the writer thread.
@@ -106,7 +106,7 @@ final class ShardWriter: @unchecked Sendable {
     var scratch = ByteWriter(capacity: 4096)
 
     /// What readers see: each namespace's state as of the last commit.
-    let published = Mutex<[UInt32: NamespaceState]>([:])
+    let published = Locked<[UInt32: NamespaceState]>([:])
     private let stopped = DispatchSemaphore(value: 0)
     /// Refuses appends while the disk is nearly full (nil: never).
     let diskGuard: DiskSpaceGuard?
