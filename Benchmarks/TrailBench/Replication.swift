@@ -45,6 +45,54 @@ struct RelayPair {
     }
 }
 
+/// Relays in this process, each listening on loopback; `link` connects two.
+struct RelayGroup {
+    let stores: [Store]
+    let replicators: [Replicator]
+    let ports: [Int]
+
+    init(_ name: String, count: Int) async throws {
+        var logger = Logger(label: "trail.bench")
+        logger.logLevel = .error
+        var storeConfiguration = StoreConfiguration(durability: .buffered, shardCount: shardCount)
+        storeConfiguration.logger = logger
+        var configuration = ReplicationConfiguration(allowAnyPeer: true, logger: logger)
+        configuration.reconnectDelayMax = .milliseconds(250)
+        var stores = [Store](), replicators = [Replicator](), ports = [Int]()
+        for index in 0..<count {
+            let store = try Store(directory: scratch + "/\(name)-\(index)", configuration: storeConfiguration)
+            let replicator = Replicator(store: store, configuration: configuration)
+            ports.append(try await replicator.listen(host: "127.0.0.1", port: 0))
+            stores.append(store)
+            replicators.append(replicator)
+        }
+        (self.stores, self.replicators, self.ports) = (stores, replicators, ports)
+    }
+
+    func link(_ from: Int, _ to: Int) { replicators[from].connect(host: "127.0.0.1", port: ports[to]) }
+
+    /// Waits until the relays numbered `members` hold equal vectors in `namespace`.
+    func converged(_ namespace: Namespace, _ members: [Int]) async throws {
+        while Set(members.map { stores[$0].vector(of: namespace) }).count > 1 { try await Task.sleep(for: .milliseconds(2)) }
+    }
+
+    func close() async {
+        for replicator in replicators { await replicator.shutdown() }
+        for store in stores { store.close() }
+    }
+}
+
+/// `count` events of `namespace`, each following the one before (a document's edits).
+func chain(_ namespace: Namespace, count: Int, tag: String) throws -> [Event] {
+    var previous: EventID?
+    return try (0..<count).map { index in
+        let event = try Event(namespace: namespace, timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_000 + UInt64(index), logical: 0),
+                              parents: previous.map { [$0] } ?? [], type: "edit", payload: Array("\(tag) \(index) ".utf8) + payload(200))
+        previous = event.id
+        return event
+    }
+}
+
 func appendInBatches(_ events: [Event], to store: Store) async throws {
     var index = 0
     while index < events.count {
@@ -124,6 +172,46 @@ func appendInBatches(_ events: [Event], to store: Store) async throws {
                    baseline: Double(sample.count) / verifySeconds * Double(cores), baselineName: "Ed25519 verify × \(cores) cores",
                    unit: "ev/s", goal: "≥ 0.70"))
         await pair.close()
+    }
+
+    if wanted("partition") {
+        // Five relays cut into {0, 1} and {2, 3, 4}, each side a full mesh;
+        // each side writes its half of the backlog as one causal chain. Then
+        // the six links across the cut open and the clock runs until all
+        // five vectors are equal. Baseline: one relay pulling one side's half
+        // over one link (the catch-up above, on the same events).
+        let perSide = quick ? 10_000 : 50_000
+        let namespace = try Namespace("partition/doc")
+        let left = try chain(namespace, count: perSide, tag: "left")
+        let right = try chain(namespace, count: perSide, tag: "right")
+        let federation = try await RelayGroup("partition", count: 5)
+        let (sideA, sideB) = ([0, 1], [2, 3, 4])
+        federation.link(0, 1)
+        federation.link(2, 3); federation.link(2, 4); federation.link(3, 4)
+        async let wroteLeft: Void = appendInBatches(left, to: federation.stores[0])
+        async let wroteRight: Void = appendInBatches(right, to: federation.stores[3])
+        _ = try await (wroteLeft, wroteRight)
+        try await federation.converged(namespace, sideA)
+        try await federation.converged(namespace, sideB)
+        let healSeconds = try await timed {
+            for a in sideA { for b in sideB { federation.link(a, b) } }
+            try await federation.converged(namespace, [0, 1, 2, 3, 4])
+        }
+        let received = federation.replicators.reduce(UInt64(0)) { $0 + $1.links.reduce(0) { $0 + $1.eventsReceived } }
+        print("partition heal: \(received) events received over all links, \(8 * perSide) needed (\(3 * perSide) within the sides before the heal)")
+        await federation.close()
+
+        let pair = try await RelayPair("partition-pair")
+        try await appendInBatches(left, to: pair.source)
+        let pairSeconds = try await timed {
+            try await pair.link()
+            try await pair.caughtUp(namespace)
+        }
+        await pair.close()
+        report(Row(name: "partition heal, 5 relays, \(2 * perSide / 1000)k backlog", trail: Double(2 * perSide) / healSeconds,
+                   baseline: Double(perSide) / pairSeconds, baselineName: "1 link catch-up, one side", unit: "ev/s", goal: "report"))
+        print(String(format: "partition heal: %d events written apart converged on 5 relays in %.2f s (goal ≤ 2 s for 100k); one relay pulling %d over one link: %.2f s",
+                     2 * perSide, healSeconds, perSide, pairSeconds))
     }
 
     if wanted("push") {

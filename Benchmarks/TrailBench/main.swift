@@ -5,7 +5,7 @@ import TrailStore
 
 // Trail's benchmarks. Each prints Trail's figure, a baseline measured in the
 // same run on the same machine, and the ratio. Run in release:
-//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|push|verify|verify-signed|transfer|http|bulk|fanout|scale] [--quick]
+//   swift build -c release --product trail-bench && .build/release/trail-bench [all|append|synced|replay|crypto|rss|catchup|wire|signed|partition|push|verify|verify-signed|transfer|http|bulk|fanout|scale] [--quick]
 // The relay benchmarks (http, bulk, fanout) run the release `trail` beside it: build `--product trail` too.
 
 let arguments = CommandLine.arguments.dropFirst()
