@@ -199,6 +199,13 @@ func appendInBatches(_ events: [Event], to store: Store) async throws {
         }
         let received = federation.replicators.reduce(UInt64(0)) { $0 + $1.links.reduce(0) { $0 + $1.eventsReceived } }
         print("partition heal: \(received) events received over all links, \(8 * perSide) needed (\(3 * perSide) within the sides before the heal)")
+        if ProcessInfo.processInfo.environment["TRAIL_BENCH_LINKS"] != nil {
+            for (index, replicator) in federation.replicators.enumerated() {
+                for link in replicator.links {
+                    print("relay \(index) \(link.dialed ? "→" : "←") \(link.peer.hex.prefix(6)): received \(link.eventsReceived), sent \(link.eventsSent), prunes sent \(link.prunesSent) received \(link.prunesReceived), grafts sent \(link.graftsSent) received \(link.graftsReceived)")
+                }
+            }
+        }
         await federation.close()
 
         let pair = try await RelayPair("partition-pair")

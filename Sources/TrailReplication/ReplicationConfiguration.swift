@@ -23,6 +23,10 @@ public struct ReplicationConfiguration: Sendable {
     /// How often a link asks its peer, with FETCH, for the parents this
     /// relay's pending events wait on (only while some are pending).
     public var fetchInterval: Duration = .seconds(1)
+    /// How often a link sends routing notes to a peer that pruned origins,
+    /// and checks whether an origin it pruned went quiet on the other path
+    /// (then GRAFTs it): the longest an event waits when its faster path fails.
+    public var routeInterval: Duration = .milliseconds(50)
     public var reconnectDelayMin: Duration
     public var reconnectDelayMax: Duration
     public var limits: EventLimits

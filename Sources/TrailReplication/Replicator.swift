@@ -23,6 +23,8 @@ public final class Replicator: Sendable {
     /// Participants across the federation: set this relay's own, read everyone's.
     public let presence: PresenceBoard
     let registry: LinkRegistry
+    /// Which link carries which origin's events (PRUNE/GRAFT routing).
+    let routes = RouteBoard()
     private let tasks = Locked<[Task<Void, Never>]>([])
     private let listener = Locked<(any Channel)?>(nil)
     private let stopped = Locked(false)
@@ -127,7 +129,7 @@ public final class Replicator: Sendable {
         let link = PeerLink(store: store, configuration: configuration, address: address, dialed: dialed,
                             registry: registry, closeTransport: { underlying.close(promise: nil) },
                             onStaleIncarnation: { [self] origin, reason in await rotate(ifOrigin: origin, reason: reason) },
-                            presence: presence)
+                            presence: presence, routes: routes)
         do {
             try await channel.executeThenClose { inbound, outbound in
                 await link.run(inbound, ChannelSender(writer: outbound))

@@ -176,8 +176,8 @@ public final class Simulation {
         guard let left = relays[pair.low].store, let right = relays[pair.high].store else { return }
         let configuration = ReplicationConfiguration(allowAnyPeer: true, segmentEventCountMax: 8)
         let link = SimulatedLink(
-            sessions: [LinkSession(store: left, configuration: configuration, peer: hello(right, configuration)),
-                       LinkSession(store: right, configuration: configuration, peer: hello(left, configuration))])
+            sessions: [LinkSession(store: left, configuration: configuration, peer: hello(right, configuration), routes: relays[pair.low].routes),
+                       LinkSession(store: right, configuration: configuration, peer: hello(left, configuration), routes: relays[pair.high].routes)])
         links[pair] = link
         for side in 0..<2 {
             for frame in link.sessions[side].openingFrames() { send(frame, on: link, from: side) }
@@ -191,7 +191,8 @@ public final class Simulation {
     }
 
     private func disconnect(_ pair: Pair, because reason: String) {
-        guard links.removeValue(forKey: pair) != nil else { return }
+        guard let link = links.removeValue(forKey: pair) else { return }
+        for session in link.sessions { session.close() }
         log("disconnect \(pair): \(reason)")
     }
 
@@ -230,12 +231,16 @@ public final class Simulation {
                 try session.receiveWant(namespace, vector)
                 log("\(pair.relay(side))→\(to) WANT \(namespace) \(vector.total)")
             case .ready:
-                link.ready[receiver] = true
+                // As `PeerLink` does: PRUNEs for what other links carry, then the credit pushing waits for.
+                for prune in session.receiveReady() { send(prune, on: link, from: receiver) }
+                send(.credit(8), on: link, from: receiver)
                 log("\(pair.relay(side))→\(to) READY")
+            case .credit:
+                link.ready[receiver] = true
+                log("\(pair.relay(side))→\(to) CREDIT")
             case .segment(let bytes):
                 let segment = try LinkSession.decodeSegment(bytes, limits: .default)
-                let ack = try await session.apply(segment)
-                send(ack, on: link, from: receiver)
+                for answer in try await session.apply(segment) { send(answer, on: link, from: receiver) }
                 log("\(pair.relay(side))→\(to) SEGMENT \(segment.namespace) \(segment.records.map { "\($0.event.id.short)@\($0.originSeq)" }.joined(separator: ","))")
             case .ack(let namespace, let vector):
                 session.receiveAck(namespace, vector)
@@ -246,6 +251,12 @@ public final class Simulation {
             case .fetched(let records):
                 try await session.receiveFetched(records)
                 log("\(pair.relay(side))→\(to) FETCHED \(records.count)")
+            case .prune(let namespace, let origins):
+                try session.receivePrune(namespace, origins)
+                log("\(pair.relay(side))→\(to) PRUNE \(namespace) \(origins.map { $0.hex.prefix(8) })")
+            case .graft(let namespace, let origins, let vector):
+                try session.receiveGraft(namespace, origins, vector)
+                log("\(pair.relay(side))→\(to) GRAFT \(namespace) \(origins.map { $0.hex.prefix(8) }) after \(vector.total)")
             default:
                 throw Failure("relay \(pair.relay(side)) sent \(frame.name), which a session never sends")
             }
@@ -267,6 +278,14 @@ public final class Simulation {
             sent = true
         }
         return sent
+    }
+
+    /// One routing check of one side (what `PeerLink` does every `routeInterval`).
+    private func route(_ pair: Pair, side: Int) -> Bool {
+        guard let link = links[pair] else { return false }
+        let frames = link.sessions[side].routingFrames()
+        for frame in frames { send(frame, on: link, from: side) }
+        return !frames.isEmpty
     }
 
     private func fetch(_ pair: Pair, side: Int) async {
@@ -347,7 +366,11 @@ public final class Simulation {
         } else if roll < 40 {
             if let pair = links.keys.sorted().randomElement(using: &random) { _ = try push(pair, side: Int.random(in: 0...1, using: &random)) }
         } else if roll < 45 {
-            if let pair = links.keys.sorted().randomElement(using: &random) { await fetch(pair, side: Int.random(in: 0...1, using: &random)) }
+            if let pair = links.keys.sorted().randomElement(using: &random) {
+                let side = Int.random(in: 0...1, using: &random)
+                await fetch(pair, side: side)
+                _ = route(pair, side: side)
+            }
         } else {
             if let pair = links.keys.sorted().randomElement(using: &random) {
                 try await deliver(pair, from: Int.random(in: 0...1, using: &random), faults: true)
@@ -393,10 +416,12 @@ public final class Simulation {
                 for side in 0..<2 {
                     if try push(pair, side: side) { moved = true }
                     await fetch(pair, side: side)
+                    if route(pair, side: side) { moved = true }
                 }
             }
             let pending = relays.contains { $0.store?.hasPending ?? false }
-            if !moved && !pending && links.values.allSatisfy({ $0.queues.allSatisfy(\.isEmpty) }) {
+            let grafting = links.values.contains { $0.sessions.contains(where: \.mayGraft) }
+            if !moved && !pending && !grafting && links.values.allSatisfy({ $0.queues.allSatisfy(\.isEmpty) }) {
                 log("quiet after \(round + 1) rounds")
                 return
             }
@@ -479,6 +504,8 @@ final class SimulatedRelay {
     let directory: String
     var store: Store?
     var downUntil: UInt64 = 0
+    /// Which of its links carries which origin; claims end with their links.
+    let routes = RouteBoard()
 
     init(index: Int, directory: String) {
         self.index = index

@@ -13,6 +13,8 @@ import TrailCore
         .credit(8),
         .ack(try! Namespace("doc/a"), VersionVector([key(1): 8])),
         .fetch([EventID(bytes: [UInt8](repeating: 4, count: 32))]),
+        .prune(try! Namespace("doc/a"), [key(1), key(2)]),
+        .graft(try! Namespace("doc/a"), [key(2)], VersionVector([key(1): 8, key(3): 2])),
         .error(ProtocolError(.notAllowed, "relay is not on the allowlist")),
         .presence(PresenceBoard.Snapshot(
             origin: key(5), version: 1_700_000_000_000_001, leaseMilliseconds: 3000,
@@ -30,6 +32,15 @@ import TrailCore
             if frame == .ready, length == 0 { continue }
             #expect(throws: DecodeError.self) { try Frame(decoding: Array(bytes.prefix(length))) }
         }
+    }
+
+    /// PRUNE and GRAFT name at least one origin, in ascending order.
+    @Test func routingFramesWithoutOriginsOrOutOfOrderAreRefused() {
+        let name = Array("doc/a".utf8)
+        let empty: [UInt8] = [12, UInt8(name.count)] + name + [0, 0]
+        #expect { try Frame(decoding: empty) } throws: { "\($0)".contains("origin count") && "\($0)".contains("at least one origin") }
+        let descending: [UInt8] = [12, UInt8(name.count)] + name + [0, 2] + Self.key(2).bytes + Self.key(1).bytes
+        #expect { try Frame(decoding: descending) } throws: { "\($0)".contains("origin 1") && "\($0)".contains("ascending") }
     }
 
     /// A peer's forwarded snapshot expires with the origin's lease, and a stale version is ignored.

@@ -14,7 +14,24 @@ public import TrailStore
 /// transport allows: `receiveWant`/`receiveAck` for the peer's vectors,
 /// `decodeSegment` then `apply` for its segments, `answer(fetch:)` and
 /// `receiveFetched` for FETCH, `nextSegments` to push (after the peer's
-/// READY), and `parentsToFetch` while events are pending.
+/// READY), `parentsToFetch` while events are pending, `receivePrune` and
+/// `receiveGraft` for the peer's routing, and `routingFrames` every
+/// `routeInterval`.
+///
+/// Routing (PRUNE/GRAFT, in the manner of epidemic broadcast trees): a relay
+/// linked to several peers would take each event once from every one of
+/// them. When the peer's WANTs are all in (its READY), each origin the peer
+/// holds more of than this relay is claimed for this link on the relay's
+/// `RouteBoard`, unless another link carries it already: then the session
+/// asks the peer not to push it (PRUNE), before granting the credit any
+/// push needs. Later, a segment from this peer claims its origins likewise,
+/// and prunes those another link carries. (A session with no board prunes
+/// an origin when a segment brings only events of it that were held here
+/// already.) A peer that pruned
+/// origins is sent this relay's vector (an ACK) whenever it changes, so it
+/// sees what it is missing; if this relay's own vector for a pruned origin
+/// then stands still for a whole `routeInterval` while the peer holds more,
+/// the other path has gone quiet and the session asks for it again (GRAFT).
 public final class LinkSession: Sendable {
     public let store: Store
     public let configuration: ReplicationConfiguration
@@ -30,8 +47,20 @@ public final class LinkSession: Sendable {
     private let considered = Locked<[Namespace: (position: UInt64, alias: UInt64)]>([:])
     /// FETCH: when each id was last asked for.
     private let asked = Locked<[EventID: Duration]>([:])
+    /// PRUNE from the peer: per namespace, the origins not to push to it.
+    private let prunedByPeer = Locked<[Namespace: Set<RelayID>]>([:])
+    /// PRUNE sent to the peer: per namespace and origin, what this relay
+    /// held of it at the last routing check, and for how many checks since
+    /// that count stood still.
+    private let prunedHere = Locked<[Namespace: [RelayID: (held: UInt64, still: Int)]]>([:])
+    /// The relay's record of which link carries which origin, if it keeps one.
+    public let routes: RouteBoard?
+    private var id: ObjectIdentifier { ObjectIdentifier(self) }
+    /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
+    private let noted = Locked<[Namespace: VersionVector]>([:])
 
-    public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello) {
+    public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello, routes: RouteBoard? = nil) {
+        self.routes = routes
         self.store = store
         self.configuration = configuration
         self.peer = peer
@@ -76,6 +105,30 @@ public final class LinkSession: Sendable {
         peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
     }
 
+    /// The peer's READY: its WANTs are all in. Claims, on the relay's route
+    /// board, the origins the peer holds more of than this relay; answers a
+    /// PRUNE per namespace of those another link carries already. The driver
+    /// sends them before the peer's first credit, so the peer never pushes
+    /// what it was told not to.
+    public func receiveReady() -> [Frame] {
+        guard let routes else { return [] }
+        let held = peerHeld.withLock { $0 }
+        var frames = [Frame]()
+        for namespace in held.keys.sorted() {
+            let mine = store.vector(of: namespace)
+            let theirs = held[namespace]!
+            let ahead = theirs.origins.filter { theirs[$0] > mine[$0] }
+            let carried = routes.claim(ahead, in: namespace, for: id)
+            if let prune = prune(Set(carried), now: mine, in: namespace) { frames.append(prune) }
+        }
+        return frames
+    }
+
+    /// The link ended: the origins it carried are free for other links to claim.
+    public func close() {
+        routes?.release(id)
+    }
+
     /// The peer's ACK: what it holds of `namespace` now.
     public func receiveAck(_ namespace: Namespace, _ vector: VersionVector) {
         peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
@@ -97,15 +150,135 @@ public final class LinkSession: Sendable {
         return segment
     }
 
-    /// Applies a decoded segment and answers the ACK to send back.
-    public func apply(_ segment: Segment) async throws -> Frame {
-        guard shares(segment.namespace) else {
-            throw ProtocolError(.notHeld, "SEGMENT of \(segment.namespace), outside what both relays hold")
+    /// Applies a decoded segment and answers the frames to send back: the
+    /// ACK, then a PRUNE if the segment only repeated some origins' events.
+    public func apply(_ segment: Segment) async throws -> [Frame] {
+        let namespace = segment.namespace
+        guard shares(namespace) else {
+            throw ProtocolError(.notHeld, "SEGMENT of \(namespace), outside what both relays hold")
         }
         // The peer holds what it sent: never push it back, even before it is applied here.
-        peerHeld.withLock { $0[segment.namespace, default: VersionVector()].merge(segment.advances) }
+        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(segment.advances) }
+        let before = store.vector(of: namespace)
         try await applyRecords(segment.records, signaturesVerified: true)
-        return .ack(segment.namespace, store.vector(of: segment.namespace))
+        let after = store.vector(of: namespace)
+        var frames: [Frame] = [.ack(namespace, after)]
+        if let prune = prune(segment.records, heldBefore: before, now: after, in: namespace) { frames.append(prune) }
+        return frames
+    }
+
+    /// The PRUNE for the origins of `records` that another link carries
+    /// (the route board: this link claims those no link carries), or, with no
+    /// board, those whose every record here this relay held before they came.
+    private func prune(_ records: [Segment.Record], heldBefore before: VersionVector, now: VersionVector, in namespace: Namespace) -> Frame? {
+        if let routes {
+            let origins = Set(records.map(\.origin))
+            return prune(Set(routes.claim(Array(origins), in: namespace, for: id)), now: now, in: namespace)
+        }
+        var fresh = Set<RelayID>(), repeated = Set<RelayID>()
+        for record in records {
+            if before.contains(origin: record.origin, originSeq: record.originSeq) { repeated.insert(record.origin) } else { fresh.insert(record.origin) }
+        }
+        return prune(repeated.subtracting(fresh), now: now, in: namespace)
+    }
+
+    /// The PRUNE of those of `origins` not pruned on this link already, remembered for the routing checks.
+    private func prune(_ redundant: Set<RelayID>, now: VersionVector, in namespace: Namespace) -> Frame? {
+        guard !redundant.isEmpty else { return nil }
+        return prunedHere.withLock { pruned -> Frame? in
+            let new = redundant.filter { pruned[namespace]?[$0] == nil }
+            guard !new.isEmpty else { return nil }
+            for origin in new { pruned[namespace, default: [:]][origin] = (now[origin], 0) }
+            return .prune(namespace, new.sorted())
+        }
+    }
+
+    /// The peer's PRUNE: its records of these origins are no longer pushed to it.
+    public func receivePrune(_ namespace: Namespace, _ origins: [RelayID]) throws(ProtocolError) {
+        guard shares(namespace) else {
+            throw ProtocolError(.notHeld, "PRUNE of \(namespace), outside what both relays hold")
+        }
+        prunedByPeer.withLock { $0[namespace, default: []].formUnion(origins) }
+    }
+
+    /// The peer's GRAFT: these origins are pushed again, after what it holds.
+    public func receiveGraft(_ namespace: Namespace, _ origins: [RelayID], _ vector: VersionVector) throws(ProtocolError) {
+        guard shares(namespace) else {
+            throw ProtocolError(.notHeld, "GRAFT of \(namespace), outside what both relays hold")
+        }
+        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+        prunedByPeer.withLock { $0[namespace]?.subtract(origins) }
+        // Pushing resumes from what the peer holds, not from where it stopped.
+        _ = considered.withLock { $0.removeValue(forKey: namespace) }
+    }
+
+    /// Whether an origin this relay pruned on this link is held further by
+    /// the peer: a routing check may yet GRAFT it (the simulator runs checks
+    /// until none is left).
+    public var mayGraft: Bool {
+        let held = peerHeld.withLock { $0 }
+        let pruned = prunedHere.withLock { $0 }
+        return pruned.contains { namespace, origins in
+            let mine = store.vector(of: namespace)
+            return origins.keys.contains { (held[namespace]?[$0] ?? 0) > mine[$0] }
+        }
+    }
+
+    /// How many routing checks a pruned origin's count must stand still
+    /// before it is grafted: one when no link carries it any more (its link
+    /// ended), four while a link still does (a busy relay may apply nothing
+    /// for a while; grafting then would only bring every event twice), two
+    /// without a route board.
+    private func checksBeforeGraft(_ origin: RelayID, _ namespace: Namespace) -> Int {
+        guard let routes else { return 2 }
+        return routes.isCarried(origin, in: namespace, apartFrom: id) ? 4 : 1
+    }
+
+    /// Whether the peer pruned any origin: the driver then also looks for
+    /// work every `routeInterval`, since a GRAFT does not change the log.
+    public var peerPruned: Bool { prunedByPeer.withLock { $0.values.contains { !$0.isEmpty } } }
+
+    /// What routing sends now (the driver calls this every `routeInterval`):
+    /// to a peer that pruned origins, this relay's vector of those
+    /// namespaces when it changed (an ACK); and a GRAFT of each origin this
+    /// relay pruned whose count here stood still over the last calls
+    /// (`checksBeforeGraft`) while the peer holds more.
+    public func routingFrames() -> [Frame] {
+        var frames = [Frame]()
+        let noting = prunedByPeer.withLock { $0.filter { !$0.value.isEmpty }.keys.sorted() }
+        for namespace in noting {
+            let vector = store.vector(of: namespace)
+            let changed = noted.withLock { noted in
+                defer { noted[namespace] = vector }
+                return noted[namespace] != vector
+            }
+            if changed { frames.append(.ack(namespace, vector)) }
+        }
+        let held = peerHeld.withLock { $0 }
+        let watched = prunedHere.withLock { $0.keys.sorted() }
+        for namespace in watched {
+            let mine = store.vector(of: namespace)
+            let theirs = held[namespace] ?? VersionVector()
+            let graft = prunedHere.withLock { pruned -> [RelayID] in
+                var graft = [RelayID]()
+                for (origin, seen) in pruned[namespace] ?? [:] {
+                    let still = mine[origin] == seen.held ? seen.still + 1 : 0
+                    if theirs[origin] > mine[origin], still >= checksBeforeGraft(origin, namespace) {
+                        graft.append(origin)
+                    } else {
+                        pruned[namespace]?[origin] = (mine[origin], still)
+                    }
+                }
+                for origin in graft { pruned[namespace]?[origin] = nil }
+                if pruned[namespace]?.isEmpty == true { pruned[namespace] = nil }
+                return graft.sorted()
+            }
+            if !graft.isEmpty {
+                routes?.take(graft, in: namespace, for: id)
+                frames.append(.graft(namespace, graft, mine))
+            }
+        }
+        return frames
     }
 
     /// The peer's FETCH: the events asked for that this relay holds, as FETCHED.
@@ -183,9 +356,10 @@ public final class LinkSession: Sendable {
             ? try store.aliases(in: namespace, after: aliasesBefore).prefix { $0.after <= last }[...] : []
         considered.withLock { $0[namespace] = (last, aliases.last?.number ?? aliasesBefore) }
         guard last > (through?.position ?? 0) || !aliases.isEmpty else { return nil }
+        let pruned = prunedByPeer.withLock { $0[namespace] } ?? []
         var records = [Segment.Record]()
         func take(_ record: Segment.Record) {
-            if !held.contains(origin: record.origin, originSeq: record.originSeq) { records.append(record) }
+            if !held.contains(origin: record.origin, originSeq: record.originSeq), !pruned.contains(record.origin) { records.append(record) }
         }
         for stored in page.events {
             while let alias = aliases.first, alias.after < stored.position {

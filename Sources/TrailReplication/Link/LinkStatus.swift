@@ -22,6 +22,11 @@ public struct LinkStatus: Sendable, CustomStringConvertible {
     public var fetchesSent: Int = 0
     /// Events this peer sent in answer to FETCH.
     public var eventsFetched: UInt64 = 0
+    /// PRUNEs this relay sent (origins it gets through other links first) and received; GRAFTs likewise.
+    public var prunesSent: Int = 0
+    public var prunesReceived: Int = 0
+    public var graftsSent: Int = 0
+    public var graftsReceived: Int = 0
     /// Per namespace, the vector the peer last acknowledged holding.
     public var acknowledged: [Namespace: VersionVector] = [:]
 

@@ -42,6 +42,8 @@ final class PeerLink: Sendable {
     let onStaleIncarnation: @Sendable (RelayID, String) async -> Void
     /// Participants exchanged with the peer (PRESENCE frames).
     let presence: PresenceBoard?
+    /// Which of the relay's links carries which origin (shared by its links).
+    let routes: RouteBoard?
 
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
@@ -51,8 +53,10 @@ final class PeerLink: Sendable {
 
     init(store: Store, configuration: ReplicationConfiguration, address: String, dialed: Bool,
          registry: LinkRegistry, closeTransport: @escaping @Sendable () -> Void,
-         onStaleIncarnation: @escaping @Sendable (RelayID, String) async -> Void, presence: PresenceBoard? = nil) {
+         onStaleIncarnation: @escaping @Sendable (RelayID, String) async -> Void, presence: PresenceBoard? = nil,
+         routes: RouteBoard? = nil) {
         self.presence = presence
+        self.routes = routes
         let incarnation = store.incarnation
         announcedOrigin = incarnation.origin
         announcedIncarnation = incarnation.number
@@ -173,12 +177,13 @@ final class PeerLink: Sendable {
 
     /// Drives the link's `LinkSession` over the connection: one loop receives
     /// frames, one applies segments in order (decoded in parallel ahead of
-    /// it), one pushes what the peer lacks, one announces participants and
-    /// one fetches missing parents; the first to end ends the link.
+    /// it), one pushes what the peer lacks, one announces participants, one
+    /// fetches missing parents and one routes (PRUNE/GRAFT notes and checks);
+    /// the first to end ends the link.
     private func exchange(_ source: FrameSource<some AsyncIteratorProtocol>, _ sender: some FrameSender, _ hello: Frame.Hello) async throws {
-        let session = LinkSession(store: store, configuration: configuration, peer: hello)
+        let session = LinkSession(store: store, configuration: configuration, peer: hello, routes: routes)
+        defer { session.close() }
         for frame in session.openingFrames() { try await sender.send(frame) }
-        try await sender.send(.credit(configuration.creditWindow))
         let (segments, segmentSink) = AsyncStream<Task<Segment, any Error>>.makeStream()
         defer { segmentSink.finish() }
         let (peerReady, peerReadySink) = AsyncStream<Void>.makeStream()
@@ -199,6 +204,7 @@ final class PeerLink: Sendable {
                 group.addTask { try await self.announce(presence, to: hello.relay, sender) }
             }
             group.addTask { try await self.fetchMissingParents(sender, session) }
+            group.addTask { try await self.route(sender, session) }
             // The first loop to end, by error or not, ends the link.
             defer { group.cancelAll(); self.credits.close() }
             try await group.next()
@@ -219,6 +225,12 @@ final class PeerLink: Sendable {
                 guard !peerReady else { throw ProtocolError(.outOfTurn, "a second READY") }
                 peerReady = true
                 startPushing()
+                // PRUNEs for what other links carry, then the credit any push waits for.
+                for prune in session.receiveReady() {
+                    try await sender.send(prune)
+                    status.withLock { $0?.prunesSent += 1 }
+                }
+                try await sender.send(.credit(configuration.creditWindow))
             case .segment(let bytes):
                 let over = outstanding.withLock { count -> Bool in
                     count += 1
@@ -245,6 +257,12 @@ final class PeerLink: Sendable {
                 }
             case .presence(let snapshot):
                 presence?.receive(snapshot)
+            case .prune(let namespace, let origins):
+                try session.receivePrune(namespace, origins)
+                status.withLock { $0?.prunesReceived += 1 }
+            case .graft(let namespace, let origins, let vector):
+                try session.receiveGraft(namespace, origins, vector)
+                status.withLock { $0?.graftsReceived += 1 }
             case .error(let error):
                 throw RemoteError(error: error)
             case .hello, .proof:
@@ -295,10 +313,22 @@ final class PeerLink: Sendable {
         }
     }
 
+    /// Every `routeInterval`: the notes a peer that pruned origins needs,
+    /// and a GRAFT for each pruned origin whose other path went quiet.
+    private func route(_ sender: some FrameSender, _ session: LinkSession) async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: configuration.routeInterval)
+            for frame in session.routingFrames() {
+                try await sender.send(frame)
+                if case .graft = frame { status.withLock { $0?.graftsSent += 1 } }
+            }
+        }
+    }
+
     private func apply(_ segments: AsyncStream<Task<Segment, any Error>>, _ sender: some FrameSender, _ session: LinkSession) async throws {
         for await decoding in segments {
             let segment = try await decoding.value
-            let ack = try await session.apply(segment)
+            let answers = try await session.apply(segment)
             status.withLock {
                 $0?.segmentsReceived += 1
                 $0?.eventsReceived += UInt64(segment.records.count)
@@ -306,7 +336,10 @@ final class PeerLink: Sendable {
             }
             outstanding.withLock { $0 -= 1 }
             try await sender.send(.credit(1))
-            try await sender.send(ack)
+            for frame in answers {
+                try await sender.send(frame)
+                if case .prune = frame { status.withLock { $0?.prunesSent += 1 } }
+            }
         }
     }
 
@@ -331,7 +364,19 @@ final class PeerLink: Sendable {
                     }
                 }
             }
-            if !progressed { await store.waitForChange(after: generation) }
+            guard !progressed else { continue }
+            if session.peerPruned {
+                // A GRAFT changes what to push without changing the log: look again every routeInterval.
+                let interval = configuration.routeInterval
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await self.store.waitForChange(after: generation) }
+                    group.addTask { try? await Task.sleep(for: interval) }
+                    await group.next()
+                    group.cancelAll()
+                }
+            } else {
+                await store.waitForChange(after: generation)
+            }
         }
     }
 }

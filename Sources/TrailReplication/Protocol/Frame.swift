@@ -26,6 +26,12 @@ public enum Frame: Sendable, Equatable {
     case error(ProtocolError)
     /// One relay's participants (its own, or forwarded), with the lease left on them.
     case presence(PresenceBoard.Snapshot)
+    /// "Stop pushing me these origins' events of `namespace`: they reach me
+    /// through another link."
+    case prune(Namespace, [RelayID])
+    /// "Push me these origins' events of `namespace` again, after what I
+    /// hold (the vector)": undoes a PRUNE when the other path went quiet.
+    case graft(Namespace, [RelayID], VersionVector)
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: UInt16
@@ -57,7 +63,7 @@ public enum Frame: Sendable, Equatable {
         }
     }
 
-    public static let protocolVersion: UInt16 = 1
+    public static let protocolVersion: UInt16 = 2
     /// "TRAILP" then the version: the first bytes of every HELLO, so a stray
     /// client (an HTTP request, a port scan) is told apart from a bad peer.
     static let helloMagic: [UInt8] = Array("TRAILP".utf8)
@@ -71,7 +77,7 @@ public enum Frame: Sendable, Equatable {
     static let presenceEntryCountMax = 100_000
 
     enum Kind: UInt8 {
-        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error, presence
+        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error, presence, prune, graft
     }
 
     var kind: Kind {
@@ -87,6 +93,8 @@ public enum Frame: Sendable, Equatable {
         case .fetched: .fetched
         case .error: .error
         case .presence: .presence
+        case .prune: .prune
+        case .graft: .graft
         }
     }
 
@@ -122,6 +130,13 @@ public enum Frame: Sendable, Equatable {
             }
         case .proof(let signature):
             writer.write(contentsOf: signature.bytes)
+        case .prune(let namespace, let origins):
+            Self.writeShortText(namespace.name, into: &writer)
+            Self.write(origins, into: &writer)
+        case .graft(let namespace, let origins, let vector):
+            Self.writeShortText(namespace.name, into: &writer)
+            Self.write(origins, into: &writer)
+            Self.write(vector, into: &writer)
         case .want(let namespace, let vector), .ack(let namespace, let vector):
             Self.writeShortText(namespace.name, into: &writer)
             Self.write(vector, into: &writer)
@@ -165,6 +180,28 @@ public enum Frame: Sendable, Equatable {
         let bytes = Array(text.utf8.prefix(255))
         writer.write(UInt8(bytes.count))
         writer.write(contentsOf: bytes)
+    }
+
+    /// Origins of PRUNE and GRAFT: a count, then each in ascending order.
+    private static func write(_ origins: [RelayID], into writer: inout ByteWriter) {
+        writer.write(UInt16(origins.count))
+        for origin in origins.sorted() { writer.write(contentsOf: origin.bytes) }
+    }
+
+    private static func readOrigins(_ reader: inout ByteReader<[UInt8]>) throws(DecodeError) -> [RelayID] {
+        let at = reader.offset
+        let count = Int(try reader.readUInt16("origin count"))
+        guard count >= 1 else { throw reader.error("origin count", .invalid("is 0; PRUNE and GRAFT name at least one origin"), at: at) }
+        var origins = [RelayID]()
+        for index in 0..<count {
+            let at = reader.offset
+            let origin = try reader.readPublicKey("origin \(index)")
+            if let previous = origins.last, !(previous < origin) {
+                throw reader.error("origin \(index)", .invalid("is not above the previous origin: origins must be ascending"), at: at)
+            }
+            origins.append(origin)
+        }
+        return origins
     }
 
     private static func write(_ vector: VersionVector, into writer: inout ByteWriter) {
@@ -225,6 +262,15 @@ public enum Frame: Sendable, Equatable {
                                 nonce: nonce, frameBytesMax: frameBytesMax, prefixes: prefixes, rotations: rotations))
         case .proof:
             self = .proof(try reader.readSignature("signature"))
+        case .prune, .graft:
+            let at = reader.offset
+            let name = try Self.readShortText(&reader, "namespace")
+            let namespace: Namespace
+            do { namespace = try Namespace(name) } catch {
+                throw reader.error("namespace", .invalid(error.description), at: at)
+            }
+            let origins = try Self.readOrigins(&reader)
+            self = kind == .prune ? .prune(namespace, origins) : .graft(namespace, origins, try Self.readVector(&reader))
         case .want, .ack:
             let at = reader.offset
             let name = try Self.readShortText(&reader, "namespace")
@@ -311,6 +357,8 @@ public enum Frame: Sendable, Equatable {
         case .fetched: "FETCHED"
         case .error: "ERROR"
         case .presence: "PRESENCE"
+        case .prune: "PRUNE"
+        case .graft: "GRAFT"
         }
     }
 

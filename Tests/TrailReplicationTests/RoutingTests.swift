@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import TrailCore
+import TrailReplication
+import TrailStore
+import TrailTestSupport
+
+/// PRUNE and GRAFT (Docs/PROTOCOL.md, Routing): a relay takes each origin's
+/// events through one link, not from every peer that holds them, and takes
+/// them through another when that link goes quiet.
+@Suite struct RoutingTests {
+    let namespace = try! Namespace("doc/routed")
+
+    func hello(_ store: Store) -> Frame.Hello {
+        Frame.Hello(relay: store.relayID, origin: store.incarnation.origin, incarnation: store.incarnation.number,
+                    nonce: [UInt8](repeating: 0, count: Frame.nonceByteCount), frameBytesMax: Frame.frameBytesMinimum, prefixes: [])
+    }
+
+    /// A store holding `count` chained events of its own origin.
+    func source(_ directory: TemporaryDirectory, count: Int) async throws -> Store {
+        let store = try Store(directory: directory.path)
+        var previous: EventID?
+        for index in 0..<count {
+            let event = try Event(namespace: namespace, timestamp: store.now(), parents: previous.map { [$0] } ?? [],
+                                  type: "edit", payload: Array("edit \(index)".utf8))
+            _ = try await store.append(event)
+            previous = event.id
+        }
+        return store
+    }
+
+    @Test func aSecondPeerHoldingTheSameOriginIsPrunedBeforeItPushes() async throws {
+        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
+        let source = try await source(sourceDirectory, count: 10)
+        let me = try Store(directory: meDirectory.path)
+        defer { me.close(); source.close() }
+        let origin = source.incarnation.origin
+        let configuration = ReplicationConfiguration(allowAnyPeer: true)
+        let board = RouteBoard()
+        // Two peers that both hold the source's ten events (both played by the source's store).
+        let first = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        let second = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        for session in [first, second] { try session.receiveWant(namespace, source.vector(of: namespace)) }
+        #expect(first.receiveReady().isEmpty, "the first link to offer the origin carries it")
+        #expect(second.receiveReady() == [.prune(namespace, [origin])], "the second is told not to push it")
+
+        // The pushing side honours the PRUNE, and after a GRAFT sends from what the peer holds.
+        let pusher = LinkSession(store: source, configuration: configuration, peer: hello(me))
+        try pusher.receiveWant(namespace, me.vector(of: namespace))
+        try pusher.receivePrune(namespace, [origin])
+        let pruned = try pusher.nextSegments(of: namespace, head: 10) ?? []
+        #expect(pruned.flatMap(\.segment.records).isEmpty)
+        var held = VersionVector()
+        held.advance(origin: origin, to: 4)
+        try pusher.receiveGraft(namespace, [origin], held)
+        let grafted = try pusher.nextSegments(of: namespace, head: 10) ?? []
+        #expect(grafted.flatMap(\.segment.records).map(\.originSeq) == Array(5...10))
+
+        // When the carrying link ends, the origin is free: the next link to offer it carries it.
+        first.close()
+        let third = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        try third.receiveWant(namespace, source.vector(of: namespace))
+        #expect(third.receiveReady().isEmpty)
+    }
+
+    @Test func aPrunedOriginIsGraftedWhenTheOtherPathGoesQuiet() async throws {
+        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
+        let source = try await source(sourceDirectory, count: 10)
+        let me = try Store(directory: meDirectory.path)
+        defer { me.close(); source.close() }
+        let origin = source.incarnation.origin
+        let board = RouteBoard()
+        let configuration = ReplicationConfiguration(allowAnyPeer: true)
+        let carrier = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        let other = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        for session in [carrier, other] { try session.receiveWant(namespace, source.vector(of: namespace)) }
+        _ = carrier.receiveReady()
+        #expect(other.receiveReady() == [.prune(namespace, [origin])])
+
+        // The carrier delivers three events, then nothing: the relay's count stands still.
+        let page = try source.read(namespace, after: nil, limit: 3)
+        _ = try await me.apply(contentsOf: page.events.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) })
+        #expect(other.routingFrames().isEmpty, "the count moved since the PRUNE: not quiet")
+        for check in 1...3 {
+            #expect(other.routingFrames().isEmpty, "check \(check): a link still carries the origin, so a short pause is not a stall")
+        }
+        #expect(other.routingFrames() == [.graft(namespace, [origin], me.vector(of: namespace))], "four still checks: grafted")
+        #expect(other.routingFrames().isEmpty, "a GRAFT is sent once")
+    }
+
+    @Test func anOriginWhoseCarrierLinkEndedIsGraftedAtOnce() async throws {
+        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
+        let source = try await source(sourceDirectory, count: 10)
+        let me = try Store(directory: meDirectory.path)
+        defer { me.close(); source.close() }
+        let board = RouteBoard()
+        let configuration = ReplicationConfiguration(allowAnyPeer: true)
+        let carrier = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        let other = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        for session in [carrier, other] { try session.receiveWant(namespace, source.vector(of: namespace)) }
+        _ = carrier.receiveReady()
+        #expect(other.receiveReady() == [.prune(namespace, [source.incarnation.origin])])
+        carrier.close()
+        #expect(other.routingFrames() == [.graft(namespace, [source.incarnation.origin], me.vector(of: namespace))])
+    }
+}
