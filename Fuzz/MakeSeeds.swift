@@ -41,6 +41,10 @@ let frames: [(String, Frame)] = [
     ("fetch", .fetch([task.id, bid.id])),
     ("fetched", .fetched(records)),
     ("error", .error(ProtocolError(.badSegment, "checksum"))),
+    ("presence", .presence(PresenceBoard.Snapshot(origin: relay, version: 7, leaseMilliseconds: 3000, entries: [
+        PresenceBoard.Entry(namespace: namespace, participant: "agent-1", joinedMilliseconds: 1_700_000_000_000)]))),
+    ("prune", .prune(namespace, [relay])),
+    ("graft", .graft(namespace, [relay], vector)),
 ]
 for (name, frame) in frames { write("frame", name, frame.encoded()) }
 

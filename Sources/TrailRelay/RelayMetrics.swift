@@ -91,14 +91,20 @@ final class RelayMetrics: Sendable {
         gauge("trail_peer_links", "Peer links up.", [("", Double(links.count))])
         var lags = [(String, Double)]()
         var received = [(String, Double)]()
+        var prunes = [(String, Double)]()
+        var grafts = [(String, Double)]()
         for link in links {
             let label = "{peer=\"\(link.peer.hex.prefix(16))\",address=\"\(link.address)\"}"
             let lag = namespaces.reduce(UInt64(0)) { $0 + link.lag($1.namespace, local: $1.vector) }
             lags.append((label, Double(lag)))
             received.append((label, Double(link.eventsReceived)))
+            prunes.append((label, Double(link.prunesSent)))
+            grafts.append((label, Double(link.graftsSent)))
         }
         gauge("trail_peer_lag_events", "Events held here that the peer has not acknowledged.", lags)
         gauge("trail_peer_events_received", "Events received from the peer on this link.", received)
+        gauge("trail_peer_prunes_sent", "PRUNEs sent on this link: origins this relay gets through another link.", prunes)
+        gauge("trail_peer_grafts_sent", "GRAFTs sent on this link: pruned origins asked for again because their other path went quiet.", grafts)
         gauge("trail_disk_bytes", "Live SST bytes on disk (RocksDB's estimate).", [("", Double(store.diskByteCount))])
         for (property, name, help) in [
             ("rocksdb.cur-size-all-mem-tables", "trail_rocksdb_memtable_bytes", "Bytes in RocksDB memtables."),

@@ -239,13 +239,17 @@ public final class LinkSession: Sendable {
     public var peerPruned: Bool { prunedByPeer.withLock { $0.values.contains { !$0.isEmpty } } }
 
     /// What routing sends now (the driver calls this every `routeInterval`):
-    /// to a peer that pruned origins, this relay's vector of those
-    /// namespaces when it changed (an ACK); and a GRAFT of each origin this
+    /// for each namespace in which either side pruned origins on this link,
+    /// this relay's vector when it changed (an ACK); and a GRAFT of each origin this
     /// relay pruned whose count here stood still over the last calls
     /// (`checksBeforeGraft`) while the peer holds more.
     public func routingFrames() -> [Frame] {
         var frames = [Frame]()
-        let noting = prunedByPeer.withLock { $0.filter { !$0.value.isEmpty }.keys.sorted() }
+        // Notes go both ways on a link where routing pruned anything: the
+        // pruning side learns what it could graft, and the pruned side keeps
+        // an up-to-date view of what its peer holds (its lag, what not to send).
+        let pruning = prunedHere.withLock { Set($0.keys) }
+        let noting = prunedByPeer.withLock { Set($0.filter { !$0.value.isEmpty }.keys) }.union(pruning).sorted()
         for namespace in noting {
             let vector = store.vector(of: namespace)
             let changed = noted.withLock { noted in

@@ -31,7 +31,7 @@ public struct LinkStatus: Sendable, CustomStringConvertible {
     public var acknowledged: [Namespace: VersionVector] = [:]
 
     public var description: String {
-        "\(dialed ? "to" : "from") \(address) relay \(peer.hex.prefix(16)): sent \(eventsSent) events in \(segmentsSent) segments (\(bytesSent) B), received \(eventsReceived) in \(segmentsReceived) (\(bytesReceived) B)\(conflicts > 0 ? ", \(conflicts) conflicts" : "")"
+        "\(dialed ? "to" : "from") \(address) relay \(peer.hex.prefix(16)): sent \(eventsSent) events in \(segmentsSent) segments (\(bytesSent) B), received \(eventsReceived) in \(segmentsReceived) (\(bytesReceived) B)\(conflicts > 0 ? ", \(conflicts) conflicts" : "")\(prunesSent + prunesReceived > 0 ? ", PRUNE \(prunesSent) sent \(prunesReceived) received, GRAFT \(graftsSent) sent \(graftsReceived) received" : "")"
     }
 
     /// Events this relay holds in `namespace` that the peer has not acknowledged.
