@@ -51,13 +51,14 @@ struct RelayGroup {
     let replicators: [Replicator]
     let ports: [Int]
 
-    init(_ name: String, count: Int) async throws {
+    init(_ name: String, count: Int, routing: Bool = false) async throws {
         var logger = Logger(label: "trail.bench")
         logger.logLevel = .error
         var storeConfiguration = StoreConfiguration(durability: .buffered, shardCount: shardCount)
         storeConfiguration.logger = logger
         var configuration = ReplicationConfiguration(allowAnyPeer: true, logger: logger)
         configuration.reconnectDelayMax = .milliseconds(250)
+        configuration.routing = routing
         var stores = [Store](), replicators = [Replicator](), ports = [Int]()
         for index in 0..<count {
             let store = try Store(directory: scratch + "/\(name)-\(index)", configuration: storeConfiguration)
@@ -178,36 +179,12 @@ func appendInBatches(_ events: [Event], to store: Store) async throws {
         // Five relays cut into {0, 1} and {2, 3, 4}, each side a full mesh;
         // each side writes its half of the backlog as one causal chain. Then
         // the six links across the cut open and the clock runs until all
-        // five vectors are equal. Baseline: one relay pulling one side's half
-        // over one link (the catch-up above, on the same events).
+        // five vectors are equal; without routing, then with it. Baseline:
+        // one relay pulling one side's half over one link.
         let perSide = quick ? 10_000 : 50_000
         let namespace = try Namespace("partition/doc")
         let left = try chain(namespace, count: perSide, tag: "left")
         let right = try chain(namespace, count: perSide, tag: "right")
-        let federation = try await RelayGroup("partition", count: 5)
-        let (sideA, sideB) = ([0, 1], [2, 3, 4])
-        federation.link(0, 1)
-        federation.link(2, 3); federation.link(2, 4); federation.link(3, 4)
-        async let wroteLeft: Void = appendInBatches(left, to: federation.stores[0])
-        async let wroteRight: Void = appendInBatches(right, to: federation.stores[3])
-        _ = try await (wroteLeft, wroteRight)
-        try await federation.converged(namespace, sideA)
-        try await federation.converged(namespace, sideB)
-        let healSeconds = try await timed {
-            for a in sideA { for b in sideB { federation.link(a, b) } }
-            try await federation.converged(namespace, [0, 1, 2, 3, 4])
-        }
-        let received = federation.replicators.reduce(UInt64(0)) { $0 + $1.links.reduce(0) { $0 + $1.eventsReceived } }
-        print("partition heal: \(received) events received over all links, \(8 * perSide) needed (\(3 * perSide) within the sides before the heal)")
-        if ProcessInfo.processInfo.environment["TRAIL_BENCH_LINKS"] != nil {
-            for (index, replicator) in federation.replicators.enumerated() {
-                for link in replicator.links {
-                    print("relay \(index) \(link.dialed ? "→" : "←") \(link.peer.hex.prefix(6)): received \(link.eventsReceived), sent \(link.eventsSent), prunes sent \(link.prunesSent) received \(link.prunesReceived), grafts sent \(link.graftsSent) received \(link.graftsReceived)")
-                }
-            }
-        }
-        await federation.close()
-
         let pair = try await RelayPair("partition-pair")
         try await appendInBatches(left, to: pair.source)
         let pairSeconds = try await timed {
@@ -215,10 +192,33 @@ func appendInBatches(_ events: [Event], to store: Store) async throws {
             try await pair.caughtUp(namespace)
         }
         await pair.close()
-        report(Row(name: "partition heal, 5 relays, \(2 * perSide / 1000)k backlog", trail: Double(2 * perSide) / healSeconds,
-                   baseline: Double(perSide) / pairSeconds, baselineName: "1 link catch-up, one side", unit: "ev/s", goal: "report"))
-        print(String(format: "partition heal: %d events written apart converged on 5 relays in %.2f s (goal ≤ 2 s for 100k); one relay pulling %d over one link: %.2f s",
-                     2 * perSide, healSeconds, perSide, pairSeconds))
+        for routing in [false, true] {
+            let federation = try await RelayGroup("partition-\(routing)", count: 5, routing: routing)
+            let (sideA, sideB) = ([0, 1], [2, 3, 4])
+            federation.link(0, 1)
+            federation.link(2, 3); federation.link(2, 4); federation.link(3, 4)
+            async let wroteLeft: Void = appendInBatches(left, to: federation.stores[0])
+            async let wroteRight: Void = appendInBatches(right, to: federation.stores[3])
+            _ = try await (wroteLeft, wroteRight)
+            try await federation.converged(namespace, sideA)
+            try await federation.converged(namespace, sideB)
+            let healSeconds = try await timed {
+                for a in sideA { for b in sideB { federation.link(a, b) } }
+                try await federation.converged(namespace, [0, 1, 2, 3, 4])
+            }
+            let received = federation.replicators.reduce(UInt64(0)) { $0 + $1.links.reduce(0) { $0 + $1.eventsReceived } }
+            if ProcessInfo.processInfo.environment["TRAIL_BENCH_LINKS"] != nil {
+                for (index, replicator) in federation.replicators.enumerated() {
+                    for link in replicator.links { print("relay \(index): \(link)") }
+                }
+            }
+            await federation.close()
+            let mode = routing ? "routing" : "no routing"
+            print(String(format: "partition heal (%@): %d events written apart converged on 5 relays in %.2f s (goal ≤ 2 s for 100k); %llu events received over all links, %d needed (%d within the sides before the heal); one relay pulling %d over one link: %.2f s",
+                         mode, 2 * perSide, healSeconds, received, 8 * perSide, 3 * perSide, perSide, pairSeconds))
+            report(Row(name: "partition heal, 5 relays, \(2 * perSide / 1000)k, \(mode)", trail: Double(2 * perSide) / healSeconds,
+                       baseline: Double(perSide) / pairSeconds, baselineName: "1 link catch-up, one side", unit: "ev/s", goal: "report"))
+        }
     }
 
     if wanted("push") {

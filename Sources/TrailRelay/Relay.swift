@@ -74,6 +74,7 @@ public final class Relay: Service, Sendable {
         var replication = ReplicationConfiguration(
             allowedPeers: Set(configuration.allowedPeers), allowAnyPeer: configuration.allowAnyPeer,
             prefixes: configuration.prefixes, limits: storeConfiguration.limits, logger: logger)
+        replication.routing = configuration.peerRouting
         if configuration.peerTLS, let serverTLS, let roots = configuration.tlsTrustRoots {
             var client = TLSConfiguration.makeClientConfiguration()
             client.trustRoots = .file(roots)

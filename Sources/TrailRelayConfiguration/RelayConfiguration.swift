@@ -64,6 +64,8 @@ public struct RelayConfiguration: Sendable {
     public var tlsTrustRoots: String?
     /// TLS on peer links, both ways; needs the certificate, key and trust roots.
     public var peerTLS = false
+    /// PRUNE/GRAFT routing on peer links (Docs/PROTOCOL.md "Routing"; off by default).
+    public var peerRouting = false
 
     public init() {}
 }
@@ -150,7 +152,7 @@ extension RelayConfiguration {
     public static let scalarSettings: [String] = [
         "data", "listen", "peer_listen", "peers", "allow_peers", "allow_any_peer", "prefixes", "durability",
         "log_level", "log_format", "payload_bytes_max", "request_bytes_max", "connection_count_max", "page_event_count_max",
-        "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls", "disk_reserve_mb",
+        "shutdown_grace_seconds", "tls_certificate", "tls_key", "tls_trust_roots", "peer_tls", "peer_routing", "disk_reserve_mb",
     ]
     static let listSettings: Set<String> = ["peers", "allow_peers", "prefixes"]
 
@@ -279,12 +281,16 @@ extension RelayConfiguration {
                 keys.append(key)
             }
             allowedPeers = keys
-        case "allow_any_peer", "peer_tls":
+        case "allow_any_peer", "peer_tls", "peer_routing":
             let value = try one()
             guard let flag = ["true": true, "false": false, "1": true, "0": false][value.lowercased()] else {
                 throw fail("expected true or false, got \"\(value)\"")
             }
-            if name == "peer_tls" { peerTLS = flag } else { allowAnyPeer = flag }
+            switch name {
+            case "peer_tls": peerTLS = flag
+            case "peer_routing": peerRouting = flag
+            default: allowAnyPeer = flag
+            }
         case "tls_certificate", "tls_key", "tls_trust_roots":
             let value = try one()
             guard FileManager.default.isReadableFile(atPath: value) else { throw fail("cannot read the file \"\(value)\"") }

@@ -27,6 +27,17 @@ public struct ReplicationConfiguration: Sendable {
     /// and checks whether an origin it pruned went quiet on the other path
     /// (then GRAFTs it): the longest an event waits when its faster path fails.
     public var routeInterval: Duration = .milliseconds(50)
+    /// Whether this relay routes (PRUNE/GRAFT, Docs/PROTOCOL.md "Routing"):
+    /// asks peers not to push origins another link carries. Off by default:
+    /// it cuts a partition heal's transfer by 2.5 times, but slowed a
+    /// saturated ten-relay mesh (Docs/PERFORMANCE.md). A relay always
+    /// honours its peers' PRUNE and GRAFT, whatever this says.
+    public var routing = false
+    /// At most how often a link sends a routing note (an ACK of a namespace
+    /// in which routing pruned origins, when its vector changed): bounds the
+    /// notes of busy namespaces; a GRAFT may wait up to this long for the
+    /// note that shows the peer holds more.
+    public var noteInterval: Duration = .seconds(1)
     public var reconnectDelayMin: Duration
     public var reconnectDelayMax: Duration
     public var limits: EventLimits

@@ -24,7 +24,7 @@ public final class Replicator: Sendable {
     public let presence: PresenceBoard
     let registry: LinkRegistry
     /// Which link carries which origin's events (PRUNE/GRAFT routing).
-    let routes = RouteBoard()
+    let routes: RouteBoard?
     private let tasks = Locked<[Task<Void, Never>]>([])
     private let listener = Locked<(any Channel)?>(nil)
     private let stopped = Locked(false)
@@ -34,6 +34,7 @@ public final class Replicator: Sendable {
         self.store = store
         self.configuration = configuration
         registry = LinkRegistry(me: store.identity.publicKey)
+        routes = configuration.routing ? RouteBoard() : nil
         presence = PresenceBoard(me: store.identity.publicKey)
     }
 

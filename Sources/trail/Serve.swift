@@ -53,6 +53,8 @@ struct Serve: AsyncParsableCommand {
     var tlsTrustRoots: String?
     @Flag(help: "TLS on peer links (needs --tls-certificate, --tls-key, --tls-trust-roots).")
     var peerTLS = false
+    @Flag(help: "Route peer links: ask peers not to push what another link brings (PRUNE/GRAFT; Docs/PROTOCOL.md).")
+    var peerRouting = false
 
     func run() async throws {
         var flags = [String: [String]]()
@@ -71,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         if let tlsKey { flags["tls_key"] = [tlsKey] }
         if let tlsTrustRoots { flags["tls_trust_roots"] = [tlsTrustRoots] }
         if peerTLS { flags["peer_tls"] = ["true"] }
+        if peerRouting { flags["peer_routing"] = ["true"] }
         let environment = ProcessInfo.processInfo.environment
         let configuration: RelayConfiguration
         do {

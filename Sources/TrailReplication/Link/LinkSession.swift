@@ -25,9 +25,9 @@ public import TrailStore
 /// `RouteBoard`, unless another link carries it already: then the session
 /// asks the peer not to push it (PRUNE), before granting the credit any
 /// push needs. Later, a segment from this peer claims its origins likewise,
-/// and prunes those another link carries. (A session with no board prunes
-/// an origin when a segment brings only events of it that were held here
-/// already.) A peer that pruned
+/// and prunes those another link carries. A session with no board (routing
+/// off, `ReplicationConfiguration.routing`) prunes nothing, and honours the
+/// peer's PRUNE and GRAFT all the same. A peer that pruned
 /// origins is sent this relay's vector (an ACK) whenever it changes, so it
 /// sees what it is missing; if this relay's own vector for a pruned origin
 /// then stands still for a whole `routeInterval` while the peer holds more,
@@ -57,7 +57,7 @@ public final class LinkSession: Sendable {
     public let routes: RouteBoard?
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
     /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
-    private let noted = Locked<[Namespace: VersionVector]>([:])
+    private let noted = Locked<[Namespace: (vector: VersionVector, at: Duration)]>([:])
 
     public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello, routes: RouteBoard? = nil) {
         self.routes = routes
@@ -118,7 +118,7 @@ public final class LinkSession: Sendable {
             let mine = store.vector(of: namespace)
             let theirs = held[namespace]!
             let ahead = theirs.origins.filter { theirs[$0] > mine[$0] }
-            let carried = routes.claim(ahead, in: namespace, for: id)
+            let carried = routes.claim(ahead, in: namespace, for: id, direct: peer.origin)
             if let prune = prune(Set(carried), now: mine, in: namespace) { frames.append(prune) }
         }
         return frames
@@ -159,27 +159,19 @@ public final class LinkSession: Sendable {
         }
         // The peer holds what it sent: never push it back, even before it is applied here.
         peerHeld.withLock { $0[namespace, default: VersionVector()].merge(segment.advances) }
-        let before = store.vector(of: namespace)
         try await applyRecords(segment.records, signaturesVerified: true)
         let after = store.vector(of: namespace)
         var frames: [Frame] = [.ack(namespace, after)]
-        if let prune = prune(segment.records, heldBefore: before, now: after, in: namespace) { frames.append(prune) }
+        if let prune = prune(segment.records, now: after, in: namespace) { frames.append(prune) }
         return frames
     }
 
     /// The PRUNE for the origins of `records` that another link carries
-    /// (the route board: this link claims those no link carries), or, with no
-    /// board, those whose every record here this relay held before they came.
-    private func prune(_ records: [Segment.Record], heldBefore before: VersionVector, now: VersionVector, in namespace: Namespace) -> Frame? {
-        if let routes {
-            let origins = Set(records.map(\.origin))
-            return prune(Set(routes.claim(Array(origins), in: namespace, for: id)), now: now, in: namespace)
-        }
-        var fresh = Set<RelayID>(), repeated = Set<RelayID>()
-        for record in records {
-            if before.contains(origin: record.origin, originSeq: record.originSeq) { repeated.insert(record.origin) } else { fresh.insert(record.origin) }
-        }
-        return prune(repeated.subtracting(fresh), now: now, in: namespace)
+    /// (the route board: this link claims those no link carries).
+    private func prune(_ records: [Segment.Record], now: VersionVector, in namespace: Namespace) -> Frame? {
+        guard let routes else { return nil }
+        let origins = Set(records.map(\.origin))
+        return prune(Set(routes.claim(Array(origins), in: namespace, for: id, direct: peer.origin)), now: now, in: namespace)
     }
 
     /// The PRUNE of those of `origins` not pruned on this link already, remembered for the routing checks.
@@ -227,36 +219,46 @@ public final class LinkSession: Sendable {
     /// How many routing checks a pruned origin's count must stand still
     /// before it is grafted: one when no link carries it any more (its link
     /// ended), four while a link still does (a busy relay may apply nothing
-    /// for a while; grafting then would only bring every event twice), two
-    /// without a route board.
+    /// for a while; grafting then would only bring every event twice).
     private func checksBeforeGraft(_ origin: RelayID, _ namespace: Namespace) -> Int {
-        guard let routes else { return 2 }
-        return routes.isCarried(origin, in: namespace, apartFrom: id) ? 4 : 1
+        routes?.isCarried(origin, in: namespace, apartFrom: id) == true ? 4 : 1
     }
 
     /// Whether the peer pruned any origin: the driver then also looks for
     /// work every `routeInterval`, since a GRAFT does not change the log.
     public var peerPruned: Bool { prunedByPeer.withLock { $0.values.contains { !$0.isEmpty } } }
 
-    /// What routing sends now (the driver calls this every `routeInterval`):
-    /// for each namespace in which either side pruned origins on this link,
-    /// this relay's vector when it changed (an ACK); and a GRAFT of each origin this
-    /// relay pruned whose count here stood still over the last calls
-    /// (`checksBeforeGraft`) while the peer holds more.
-    public func routingFrames() -> [Frame] {
-        var frames = [Frame]()
-        // Notes go both ways on a link where routing pruned anything: the
-        // pruning side learns what it could graft, and the pruned side keeps
-        // an up-to-date view of what its peer holds (its lag, what not to send).
+    /// The namespaces whose notes go on this link: those in which either
+    /// side pruned origins. Notes go both ways: the pruning side learns what
+    /// it could graft, and the pruned side keeps an up-to-date view of what
+    /// its peer holds (its lag, what not to send).
+    private var noting: [Namespace] {
         let pruning = prunedHere.withLock { Set($0.keys) }
-        let noting = prunedByPeer.withLock { Set($0.filter { !$0.value.isEmpty }.keys) }.union(pruning).sorted()
+        return prunedByPeer.withLock { Set($0.filter { !$0.value.isEmpty }.keys) }.union(pruning).sorted()
+    }
+
+    /// Whether a note is waiting for its interval (the simulator runs checks until none is).
+    public var notesDue: Bool {
+        let noted = noted.withLock { $0 }
+        return noting.contains { noted[$0]?.vector != store.vector(of: $0) }
+    }
+
+    /// What routing sends at time `now` (any monotonic time the driver
+    /// keeps; it calls this every `routeInterval`): for each namespace in
+    /// which either side pruned origins on this link, this relay's vector
+    /// when it changed, at most every `noteInterval` (an ACK); and a GRAFT
+    /// of each origin this relay pruned whose count here stood still over
+    /// the last calls (`checksBeforeGraft`) while the peer holds more.
+    public func routingFrames(now: Duration) -> [Frame] {
+        var frames = [Frame]()
         for namespace in noting {
             let vector = store.vector(of: namespace)
-            let changed = noted.withLock { noted in
-                defer { noted[namespace] = vector }
-                return noted[namespace] != vector
+            let due = noted.withLock { noted -> Bool in
+                if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval { return false }
+                noted[namespace] = (vector, now)
+                return true
             }
-            if changed { frames.append(.ack(namespace, vector)) }
+            if due { frames.append(.ack(namespace, vector)) }
         }
         let held = peerHeld.withLock { $0 }
         let watched = prunedHere.withLock { $0.keys.sorted() }

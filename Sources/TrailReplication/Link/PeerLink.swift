@@ -316,9 +316,10 @@ final class PeerLink: Sendable {
     /// Every `routeInterval`: the notes a peer that pruned origins needs,
     /// and a GRAFT for each pruned origin whose other path went quiet.
     private func route(_ sender: some FrameSender, _ session: LinkSession) async throws {
+        let start = ContinuousClock.now
         while !Task.isCancelled {
             try await Task.sleep(for: configuration.routeInterval)
-            for frame in session.routingFrames() {
+            for frame in session.routingFrames(now: ContinuousClock.now - start) {
                 try await sender.send(frame)
                 if case .graft = frame { status.withLock { $0?.graftsSent += 1 } }
             }

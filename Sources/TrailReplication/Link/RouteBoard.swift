@@ -1,8 +1,9 @@
 public import TrailCore
 
 /// Which link of a relay carries each origin's events of each namespace to
-/// it: the first link whose peer held more of that origin when it opened,
-/// or a link that GRAFTed it since. Shared by a relay's link sessions, so
+/// it: the link to the origin itself when there is one (its events then
+/// take one hop), else the first link whose peer held more of that origin
+/// when it opened or sent it first, or a link that GRAFTed it since. Shared by a relay's link sessions, so
 /// that a relay healing from a partition takes the missing events from one
 /// peer, not from every peer at once (`LinkSession.receiveReady`).
 public final class RouteBoard: Sendable {
@@ -16,12 +17,14 @@ public final class RouteBoard: Sendable {
     public init() {}
 
     /// Records `session` as the carrier of each of `origins` in `namespace`
-    /// that has none, and returns the origins another session carries.
-    func claim(_ origins: [RelayID], in namespace: Namespace, for session: ObjectIdentifier) -> [RelayID] {
+    /// that has none, or that is `direct` (the origin of the session's peer:
+    /// that link carries it whoever did before), and returns the origins
+    /// another session carries.
+    func claim(_ origins: [RelayID], in namespace: Namespace, for session: ObjectIdentifier, direct: RelayID) -> [RelayID] {
         carriers.withLock { carriers in
             origins.filter { origin in
                 let route = Route(namespace: namespace, origin: origin)
-                if let carrier = carriers[route], carrier != session { return true }
+                if origin != direct, let carrier = carriers[route], carrier != session { return true }
                 carriers[route] = session
                 return false
             }
