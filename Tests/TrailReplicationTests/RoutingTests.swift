@@ -28,6 +28,21 @@ import TrailTestSupport
                            frameBytesMax: Frame.frameBytesMinimum, prefixes: [])
     }
 
+    /// Two stores in temporary directories: `source` holds ten chained events of its own origin, `me` nothing.
+    struct Relays {
+        let directories = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
+        let source: Store
+        let me: Store
+        init(_ tests: RoutingTests) async throws {
+            source = try await tests.source(directories.0, count: 10)
+            me = try Store(directory: directories.1.path)
+        }
+        func close() {
+            me.close()
+            source.close()
+        }
+    }
+
     /// A store holding `count` chained events of its own origin.
     func source(_ directory: TemporaryDirectory, count: Int) async throws -> Store {
         let store = try Store(directory: directory.path)
@@ -42,10 +57,9 @@ import TrailTestSupport
     }
 
     @Test func aSecondPeerHoldingTheSameOriginIsPrunedBeforeItPushes() async throws {
-        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
-        let source = try await source(sourceDirectory, count: 10)
-        let me = try Store(directory: meDirectory.path)
-        defer { me.close(); source.close() }
+        let relays = try await Relays(self)
+        let (source, me) = (relays.source, relays.me)
+        defer { relays.close() }
         let origin = source.incarnation.origin
         let configuration = ReplicationConfiguration(allowAnyPeer: true)
         let board = RouteBoard()
@@ -84,10 +98,9 @@ import TrailTestSupport
     }
 
     @Test func aPrunedOriginIsGraftedWhenTheOtherPathGoesQuiet() async throws {
-        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
-        let source = try await source(sourceDirectory, count: 10)
-        let me = try Store(directory: meDirectory.path)
-        defer { me.close(); source.close() }
+        let relays = try await Relays(self)
+        let (source, me) = (relays.source, relays.me)
+        defer { relays.close() }
         let origin = source.incarnation.origin
         let board = RouteBoard()
         let configuration = ReplicationConfiguration(allowAnyPeer: true)
@@ -110,10 +123,9 @@ import TrailTestSupport
     }
 
     @Test func anOriginWhoseCarrierLinkEndedIsGraftedAtOnce() async throws {
-        let (sourceDirectory, meDirectory) = (TemporaryDirectory("route-source"), TemporaryDirectory("route-me"))
-        let source = try await source(sourceDirectory, count: 10)
-        let me = try Store(directory: meDirectory.path)
-        defer { me.close(); source.close() }
+        let relays = try await Relays(self)
+        let (source, me) = (relays.source, relays.me)
+        defer { relays.close() }
         let board = RouteBoard()
         let configuration = ReplicationConfiguration(allowAnyPeer: true)
         let carrier = LinkSession(store: me, configuration: configuration, peer: forwarder(1), routes: board)

@@ -182,6 +182,14 @@ public enum Frame: Sendable, Equatable {
         writer.write(contentsOf: bytes)
     }
 
+    private static func readNamespace(_ reader: inout ByteReader<[UInt8]>) throws(DecodeError) -> Namespace {
+        let at = reader.offset
+        let name = try readShortText(&reader, "namespace")
+        do { return try Namespace(name) } catch {
+            throw reader.error("namespace", .invalid(error.description), at: at)
+        }
+    }
+
     /// Origins of PRUNE and GRAFT: a count, then each in ascending order.
     private static func write(_ origins: [RelayID], into writer: inout ByteWriter) {
         writer.write(UInt16(origins.count))
@@ -263,21 +271,11 @@ public enum Frame: Sendable, Equatable {
         case .proof:
             self = .proof(try reader.readSignature("signature"))
         case .prune, .graft:
-            let at = reader.offset
-            let name = try Self.readShortText(&reader, "namespace")
-            let namespace: Namespace
-            do { namespace = try Namespace(name) } catch {
-                throw reader.error("namespace", .invalid(error.description), at: at)
-            }
+            let namespace = try Self.readNamespace(&reader)
             let origins = try Self.readOrigins(&reader)
             self = kind == .prune ? .prune(namespace, origins) : .graft(namespace, origins, try Self.readVector(&reader))
         case .want, .ack:
-            let at = reader.offset
-            let name = try Self.readShortText(&reader, "namespace")
-            let namespace: Namespace
-            do { namespace = try Namespace(name) } catch {
-                throw reader.error("namespace", .invalid(error.description), at: at)
-            }
+            let namespace = try Self.readNamespace(&reader)
             let vector = try Self.readVector(&reader)
             self = kind == .want ? .want(namespace, vector) : .ack(namespace, vector)
         case .ready:
