@@ -13,7 +13,7 @@ import TrailRelay
         let full = try RelayConfiguration.parse(
             fileContents: try Data(contentsOf: Self.corpus.appendingPathComponent("full.json")), source: "full.json")
         #expect(full.tokens.count == 3 && full.tokens[2].key != nil && full.tokens[1].readRate != nil && full.policies.count == 3)
-        #expect(full.durability == .synced && full.diskReserveBytes == 256 << 20)
+        #expect(full.durability == .synced && full.diskReserveBytes == 256 << 20 && full.peerRouting)
         for name in ["empty.json", "small.json"] {
             _ = try RelayConfiguration.parse(fileContents: try Data(contentsOf: Self.corpus.appendingPathComponent(name)), source: name)
         }
@@ -27,6 +27,7 @@ import TrailRelay
         (#"[1, 2]"#, "one JSON object"),
         (#"{"durability": "sometimes"}"#, "durability"),
         (#"{"disk_reserve_mb": -1}"#, "disk_reserve_mb"),
+        (#"{"peer_routing": "sometimes"}"#, "peer_routing"),
         (#"{"tokens": [{"name": "x"}]}"#, "tokens"),
         (#"{"no_such": 1}"#, "unknown setting"),
         ("{\u{1}", "not valid JSON"),
