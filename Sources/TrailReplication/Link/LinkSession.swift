@@ -151,7 +151,7 @@ public final class LinkSession: Sendable {
     }
 
     /// Applies a decoded segment and answers the frames to send back: the
-    /// ACK, then a PRUNE if the segment only repeated some origins' events.
+    /// ACK, then, when routing, a PRUNE of its origins that another link carries.
     public func apply(_ segment: Segment) async throws -> [Frame] {
         let namespace = segment.namespace
         guard shares(namespace) else {
