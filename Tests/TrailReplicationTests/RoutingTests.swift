@@ -56,6 +56,19 @@ import TrailTestSupport
         return store
     }
 
+    /// Two links of `me` to peers that both hold the source's events: the
+    /// first carries the source's origin, the second was told PRUNE for it.
+    func carrierAndPruned(_ relays: Relays) throws -> (carrier: LinkSession, pruned: LinkSession) {
+        let board = RouteBoard()
+        let configuration = ReplicationConfiguration(allowAnyPeer: true)
+        let carrier = LinkSession(store: relays.me, configuration: configuration, peer: forwarder(1), routes: board)
+        let pruned = LinkSession(store: relays.me, configuration: configuration, peer: forwarder(2), routes: board)
+        for session in [carrier, pruned] { try session.receiveWant(namespace, relays.source.vector(of: namespace)) }
+        _ = carrier.receiveReady()
+        #expect(pruned.receiveReady() == [.prune(namespace, [relays.source.incarnation.origin])])
+        return (carrier, pruned)
+    }
+
     @Test func aSecondPeerHoldingTheSameOriginIsPrunedBeforeItPushes() async throws {
         let relays = try await Relays(self)
         let (source, me) = (relays.source, relays.me)
@@ -102,13 +115,7 @@ import TrailTestSupport
         let (source, me) = (relays.source, relays.me)
         defer { relays.close() }
         let origin = source.incarnation.origin
-        let board = RouteBoard()
-        let configuration = ReplicationConfiguration(allowAnyPeer: true)
-        let carrier = LinkSession(store: me, configuration: configuration, peer: forwarder(1), routes: board)
-        let other = LinkSession(store: me, configuration: configuration, peer: forwarder(2), routes: board)
-        for session in [carrier, other] { try session.receiveWant(namespace, source.vector(of: namespace)) }
-        _ = carrier.receiveReady()
-        #expect(other.receiveReady() == [.prune(namespace, [origin])])
+        let (_, other) = try carrierAndPruned(relays)
 
         // The carrier delivers three events, then nothing: the relay's count stands still.
         let page = try source.read(namespace, after: nil, limit: 3)
@@ -126,13 +133,7 @@ import TrailTestSupport
         let relays = try await Relays(self)
         let (source, me) = (relays.source, relays.me)
         defer { relays.close() }
-        let board = RouteBoard()
-        let configuration = ReplicationConfiguration(allowAnyPeer: true)
-        let carrier = LinkSession(store: me, configuration: configuration, peer: forwarder(1), routes: board)
-        let other = LinkSession(store: me, configuration: configuration, peer: forwarder(2), routes: board)
-        for session in [carrier, other] { try session.receiveWant(namespace, source.vector(of: namespace)) }
-        _ = carrier.receiveReady()
-        #expect(other.receiveReady() == [.prune(namespace, [source.incarnation.origin])])
+        let (carrier, other) = try carrierAndPruned(relays)
         carrier.close()
         #expect(grafts(other.routingFrames(now: .zero)) == [.graft(namespace, [source.incarnation.origin], me.vector(of: namespace))])
     }
