@@ -22,6 +22,8 @@ import TrailWorkloads
     let directory = scratch + "/scale"
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("trail").path
     let topology = ProcessInfo.processInfo.environment["TRAIL_SCALE_TOPOLOGY"] ?? "mesh"
+    // TRAIL_SCALE_PARTITIONS=0 runs without partitions (steady-state delivery alone).
+    let partitioning = ProcessInfo.processInfo.environment["TRAIL_SCALE_PARTITIONS"] != "0"
     _ = try run(binary, ["cluster", "up", String(relays), "--dir", directory, "--base-port", String(base), "--topology", topology])
     defer { _ = try? run(binary, ["cluster", "down", "--dir", directory, "--purge"]) }
     let urls = (0..<relays).map { "http://127.0.0.1:\(base + $0)" }
@@ -39,7 +41,7 @@ import TrailWorkloads
         var generator = SystemRandomNumberGenerator()
         var count = 0
         let stopAt = try await window.end(after: seconds)
-        while ContinuousClock.now < stopAt - .seconds(4) {
+        while partitioning, ContinuousClock.now < stopAt - .seconds(4) {
             try await Task.sleep(for: .seconds(3))
             let cut = Array((1...relays).shuffled(using: &generator).prefix(max(1, relays / 3)))
             let rest = (1...relays).filter { !cut.contains($0) }

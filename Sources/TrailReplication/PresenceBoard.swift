@@ -6,7 +6,8 @@ public import TrailCore
 /// relays announced over the peer links, in memory only.
 ///
 /// Every relay re-announces its snapshot to each peer every `heartbeat`,
-/// and at once when it changes; a snapshot carries the lease left on it, so
+/// and when it changes (changes within `spacing` of the last announcement
+/// go out together); a snapshot carries the lease left on it, so
 /// one forwarded over several links expires when the origin's lease does,
 /// not later. A relay that dies, or is cut off, drops out of every other
 /// relay's list within `lease` (3 s by default) of its last announcement.
@@ -62,11 +63,15 @@ public final class PresenceBoard: Sendable {
     public let me: RelayID
     public let heartbeat: Duration
     public let lease: Duration
+    /// The least time between two announcements on a link: changes within
+    /// it go out together (a link sends at most 1 / spacing a second).
+    public let spacing: Duration
     let state: Locked<State>
     let onChange: Locked<(@Sendable (Change) -> Void)?> = Locked(nil)
 
-    public init(me: RelayID, heartbeat: Duration = .seconds(1), lease: Duration = .seconds(3)) {
+    public init(me: RelayID, heartbeat: Duration = .seconds(1), lease: Duration = .seconds(3), spacing: Duration = .milliseconds(100)) {
         self.me = me
+        self.spacing = min(spacing, heartbeat)
         self.heartbeat = heartbeat
         self.lease = lease
         state = Locked(State(local: Snapshot(

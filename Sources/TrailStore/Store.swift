@@ -35,6 +35,12 @@ public final class Store: Sendable {
     let namespaceRegistry: NamespaceRegistry
     let originRegistry: OriginRegistry
     let signals = CommitSignals()
+    /// Each namespace's vector as last built, by namespace number, with the
+    /// log length it was built at: a namespace's vector only grows, and its
+    /// entries sum to `lastPosition + aliasCount`, so an unchanged length
+    /// means an unchanged vector. Replication asks for vectors far more
+    /// often than logs grow (every ACK, every routing check).
+    private let vectorCache = Locked<[UInt32: (length: UInt64, vector: VersionVector)]>([:])
     let writers: [ShardWriter]
 
     /// The writer that owns `shard`.
@@ -255,7 +261,14 @@ public final class Store: Sendable {
 
     /// The namespace's version vector: exactly the events held (including trimmed ones).
     public func vector(of namespace: Namespace) -> VersionVector {
-        state(of: namespace).map { vector(from: $0.vector) } ?? VersionVector()
+        guard let state = state(of: namespace) else { return VersionVector() }
+        let length = state.lastPosition + state.aliasCount
+        if let cached = vectorCache.withLock({ $0[state.number] }), cached.length == length { return cached.vector }
+        let vector = vector(from: state.vector)
+        vectorCache.withLock { cache in
+            if (cache[state.number]?.length ?? 0) <= length { cache[state.number] = (length, vector) }
+        }
+        return vector
     }
 
     public func shard(of namespace: Namespace) -> Int {

@@ -146,14 +146,14 @@ public final class SigningKey: Sendable {
 
 extension ByteReader {
     /// A 32-byte public key; truncation is a `DecodeError` naming `field`.
-    public mutating func readPublicKey(_ field: String) throws(DecodeError) -> PublicKey {
-        let bytes = try readBytes(PublicKey.byteCount, field)
+    public mutating func readPublicKey(_ field: @autoclosure () -> String) throws(DecodeError) -> PublicKey {
+        let bytes = try readBytes(PublicKey.byteCount, field())
         return try! PublicKey(bytes: bytes)  // exactly byteCount bytes: cannot fail
     }
 
     /// A 64-byte signature; truncation is a `DecodeError` naming `field`.
-    public mutating func readSignature(_ field: String) throws(DecodeError) -> Signature {
-        let bytes = try readBytes(Signature.byteCount, field)
+    public mutating func readSignature(_ field: @autoclosure () -> String) throws(DecodeError) -> Signature {
+        let bytes = try readBytes(Signature.byteCount, field())
         return try! Signature(bytes: bytes)  // exactly byteCount bytes: cannot fail
     }
 }

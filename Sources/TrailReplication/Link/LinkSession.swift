@@ -42,7 +42,7 @@ public final class LinkSession: Sendable {
     private let conflictCount = Locked<UInt64>(0)
 
     /// Per namespace, what the peer is known to hold: its WANT, its ACKs, and what it sent or was sent.
-    private let peerHeld = Locked<[Namespace: VersionVector]>([:])
+    private let peerHeld = Locked<PeerHeld>(PeerHeld())
     /// Per namespace, how far this relay's log (positions, aliases) was considered for pushing.
     private let considered = Locked<[Namespace: (position: UInt64, alias: UInt64)]>([:])
     /// FETCH: when each id was last asked for.
@@ -58,6 +58,12 @@ public final class LinkSession: Sendable {
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
     /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
     private let noted = Locked<[Namespace: (vector: VersionVector, at: Duration)]>([:])
+    /// What the last routing check saw: the store's change generation and
+    /// the count of the peer's vector news, and whether it left work for
+    /// the next check (a note held back by `noteInterval`, an origin the
+    /// peer holds more of). A check that finds all three unchanged does
+    /// nothing: a quiet link costs nothing however many namespaces it shares.
+    private let lastCheck = Locked<(generation: UInt64, peerNews: UInt64, waiting: Bool)?>(nil)
 
     public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello, routes: RouteBoard? = nil) {
         self.routes = routes
@@ -102,7 +108,7 @@ public final class LinkSession: Sendable {
         if vector[origin] > mine[origin] {
             throw ProtocolError(.staleIncarnation, "in \(namespace) the peer holds originSeq \(vector[origin]) of this relay's origin \(origin.hex.prefix(16)), and this relay holds \(mine[origin]): it lost events it accepted and starts a new incarnation")
         }
-        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+        peerHeld.withLock { $0.merge(vector, in: namespace) }
     }
 
     /// The peer's READY: its WANTs are all in. Claims, on the relay's route
@@ -112,7 +118,7 @@ public final class LinkSession: Sendable {
     /// what it was told not to.
     public func receiveReady() -> [Frame] {
         guard let routes else { return [] }
-        let held = peerHeld.withLock { $0 }
+        let held = peerHeld.withLock { $0.vectors }
         var frames = [Frame]()
         for namespace in held.keys.sorted() {
             let mine = store.vector(of: namespace)
@@ -131,7 +137,7 @@ public final class LinkSession: Sendable {
 
     /// The peer's ACK: what it holds of `namespace` now.
     public func receiveAck(_ namespace: Namespace, _ vector: VersionVector) {
-        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+        peerHeld.withLock { $0.merge(vector, in: namespace) }
     }
 
     /// Decodes a SEGMENT's bytes (checksum, every id's hash) and verifies its
@@ -158,7 +164,7 @@ public final class LinkSession: Sendable {
             throw ProtocolError(.notHeld, "SEGMENT of \(namespace), outside what both relays hold")
         }
         // The peer holds what it sent: never push it back, even before it is applied here.
-        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(segment.advances) }
+        peerHeld.withLock { $0.merge(segment.advances, in: namespace) }
         try await applyRecords(segment.records, signaturesVerified: true)
         let after = store.vector(of: namespace)
         var frames: [Frame] = [.ack(namespace, after)]
@@ -181,6 +187,7 @@ public final class LinkSession: Sendable {
             let new = redundant.filter { pruned[namespace]?[$0] == nil }
             guard !new.isEmpty else { return nil }
             for origin in new { pruned[namespace, default: [:]][origin] = (now[origin], 0) }
+            peerHeld.withLock { $0.news &+= 1 }  // routing checks watch these origins now
             return .prune(namespace, new.sorted())
         }
     }
@@ -191,6 +198,7 @@ public final class LinkSession: Sendable {
             throw ProtocolError(.notHeld, "PRUNE of \(namespace), outside what both relays hold")
         }
         prunedByPeer.withLock { $0[namespace, default: []].formUnion(origins) }
+        peerHeld.withLock { $0.news &+= 1 }  // notes are due in this namespace now
     }
 
     /// The peer's GRAFT: these origins are pushed again, after what it holds.
@@ -198,7 +206,7 @@ public final class LinkSession: Sendable {
         guard shares(namespace) else {
             throw ProtocolError(.notHeld, "GRAFT of \(namespace), outside what both relays hold")
         }
-        peerHeld.withLock { $0[namespace, default: VersionVector()].merge(vector) }
+        peerHeld.withLock { $0.merge(vector, in: namespace) }
         prunedByPeer.withLock { $0[namespace]?.subtract(origins) }
         // Pushing resumes from what the peer holds, not from where it stopped.
         _ = considered.withLock { $0.removeValue(forKey: namespace) }
@@ -208,7 +216,7 @@ public final class LinkSession: Sendable {
     /// the peer: a routing check may yet GRAFT it (the simulator runs checks
     /// until none is left).
     public var mayGraft: Bool {
-        let held = peerHeld.withLock { $0 }
+        let held = peerHeld.withLock { $0.vectors }
         let pruned = prunedHere.withLock { $0 }
         return pruned.contains { namespace, origins in
             let mine = store.vector(of: namespace)
@@ -250,17 +258,27 @@ public final class LinkSession: Sendable {
     /// of each origin this relay pruned whose count here stood still over
     /// the last calls (`checksBeforeGraft`) while the peer holds more.
     public func routingFrames(now: Duration) -> [Frame] {
+        let generation = store.changeGeneration
+        let (held, peerNews) = peerHeld.withLock { ($0.vectors, $0.news) }
+        let quiet = lastCheck.withLock { last in
+            defer { last = (generation, peerNews, last?.waiting ?? false) }
+            return last.map { $0.generation == generation && $0.peerNews == peerNews && !$0.waiting } ?? false
+        }
+        guard !quiet else { return [] }
+        var waiting = false
         var frames = [Frame]()
         for namespace in noting {
             let vector = store.vector(of: namespace)
             let due = noted.withLock { noted -> Bool in
-                if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval { return false }
+                if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval {
+                    if last.vector != vector { waiting = true }
+                    return false
+                }
                 noted[namespace] = (vector, now)
                 return true
             }
             if due { frames.append(.ack(namespace, vector)) }
         }
-        let held = peerHeld.withLock { $0 }
         let watched = prunedHere.withLock { $0.keys.sorted() }
         for namespace in watched {
             let mine = store.vector(of: namespace)
@@ -272,6 +290,7 @@ public final class LinkSession: Sendable {
                     if theirs[origin] > mine[origin], still >= checksBeforeGraft(origin, namespace) {
                         graft.append(origin)
                     } else {
+                        if theirs[origin] > mine[origin] { waiting = true }
                         pruned[namespace]?[origin] = (mine[origin], still)
                     }
                 }
@@ -284,6 +303,7 @@ public final class LinkSession: Sendable {
                 frames.append(.graft(namespace, graft, mine))
             }
         }
+        lastCheck.withLock { $0?.waiting = waiting }
         return frames
     }
 
@@ -343,7 +363,7 @@ public final class LinkSession: Sendable {
     /// peer. Nil when the page did not move (nothing new was considered).
     public func nextSegments(of namespace: Namespace, head: UInt64) throws -> [(segment: Segment, encoded: [UInt8])]? {
         let through = considered.withLock { $0[namespace] }
-        let held = peerHeld.withLock { $0[namespace] } ?? VersionVector()
+        let held = peerHeld.withLock { $0.vectors[namespace] } ?? VersionVector()
         let page: Page
         do {
             page = try store.read(
@@ -413,7 +433,7 @@ public final class LinkSession: Sendable {
             guard encoded.count <= byteLimit else {
                 throw ProtocolError(.internalError, "event \(records[start].event.id.short) makes a segment of \(encoded.count) bytes; the peer accepts frames of at most \(byteLimit)")
             }
-            peerHeld.withLock { $0[namespace, default: VersionVector()].merge(segment.advances) }
+            peerHeld.withLock { $0.merge(segment.advances, in: namespace, fromPeer: false) }
             segments.append((segment, encoded))
             start = end
         }
@@ -435,5 +455,18 @@ public final class LinkSession: Sendable {
             for id in wanted { asked[id] = now }
             return wanted
         }
+    }
+}
+
+/// What a link's peer is known to hold, per namespace, and how many times
+/// the peer's own frames (WANT, ACK, SEGMENT, GRAFT) told it more or either
+/// side pruned origins: the routing checks look again only when that count moved.
+private struct PeerHeld {
+    var vectors = [Namespace: VersionVector]()
+    var news: UInt64 = 0
+
+    mutating func merge(_ vector: VersionVector, in namespace: Namespace, fromPeer: Bool = true) {
+        vectors[namespace, default: VersionVector()].merge(vector)
+        if fromPeer { news &+= 1 }
     }
 }

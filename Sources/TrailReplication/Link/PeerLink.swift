@@ -272,8 +272,12 @@ final class PeerLink: Sendable {
         throw ProtocolError(.shuttingDown, "the connection closed")
     }
 
-    /// Sends the participants this relay knows of (its own and forwarded) at
-    /// once, on every change, and every heartbeat so that the peer's lease holds.
+    /// Sends the participants this relay knows of (its own and forwarded):
+    /// on a change, the snapshots that changed since last sent on this link,
+    /// then nothing more for `PresenceBoard.spacing` so that a burst of joins
+    /// (a thousand agents subscribing) costs a few frames, not one round of
+    /// every snapshot per join; and every heartbeat all of them, so that the
+    /// peer's leases hold.
     private func announce(_ presence: PresenceBoard, to peer: PublicKey, _ sender: some FrameSender) async throws {
         let (token, changes) = presence.watch()
         defer { presence.unwatch(token) }
@@ -289,8 +293,18 @@ final class PeerLink: Sendable {
                 }
             }
             group.addTask {
+                var sent = [RelayID: UInt64]()  // the version of each origin's snapshot last sent here
+                var refreshed: ContinuousClock.Instant?
                 for await _ in ticks {
-                    for snapshot in presence.snapshots(for: peer) { try await sender.send(.presence(snapshot)) }
+                    let now = ContinuousClock.now
+                    // A heartbeat tick comes a little less than a heartbeat after the last refresh, which ended later.
+                    let refresh = refreshed.map { now - $0 >= presence.heartbeat - presence.spacing } ?? true
+                    if refresh { refreshed = now }
+                    for snapshot in presence.snapshots(for: peer) where refresh || sent[snapshot.origin] != snapshot.version {
+                        try await sender.send(.presence(snapshot))
+                        sent[snapshot.origin] = snapshot.version
+                    }
+                    try await Task.sleep(for: presence.spacing)
                 }
             }
             defer { group.cancelAll() }
