@@ -58,12 +58,8 @@ public final class LinkSession: Sendable {
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
     /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
     private let noted = Locked<[Namespace: (vector: VersionVector, at: Duration)]>([:])
-    /// What the last routing check saw: the store's change generation and
-    /// the count of the peer's vector news, and whether it left work for
-    /// the next check (a note held back by `noteInterval`, an origin the
-    /// peer holds more of). A check that finds all three unchanged does
-    /// nothing: a quiet link costs nothing however many namespaces it shares.
-    private let lastCheck = Locked<(generation: UInt64, peerNews: UInt64, waiting: Bool)?>(nil)
+    /// What the routing checks keep between calls (`routingFrames`).
+    private let scan = Locked(RoutingScan())
 
     public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello, routes: RouteBoard? = nil) {
         self.routes = routes
@@ -187,7 +183,7 @@ public final class LinkSession: Sendable {
             let new = redundant.filter { pruned[namespace]?[$0] == nil }
             guard !new.isEmpty else { return nil }
             for origin in new { pruned[namespace, default: [:]][origin] = (now[origin], 0) }
-            peerHeld.withLock { $0.news &+= 1 }  // routing checks watch these origins now
+            peerHeld.withLock { $0.heard(of: namespace) }  // routing checks watch these origins now
             return .prune(namespace, new.sorted())
         }
     }
@@ -198,7 +194,7 @@ public final class LinkSession: Sendable {
             throw ProtocolError(.notHeld, "PRUNE of \(namespace), outside what both relays hold")
         }
         prunedByPeer.withLock { $0[namespace, default: []].formUnion(origins) }
-        peerHeld.withLock { $0.news &+= 1 }  // notes are due in this namespace now
+        peerHeld.withLock { $0.heard(of: namespace) }  // notes are due in this namespace now
     }
 
     /// The peer's GRAFT: these origins are pushed again, after what it holds.
@@ -226,10 +222,17 @@ public final class LinkSession: Sendable {
 
     /// How many routing checks a pruned origin's count must stand still
     /// before it is grafted: one when no link carries it any more (its link
-    /// ended), four while a link still does (a busy relay may apply nothing
-    /// for a while; grafting then would only bring every event twice).
+    /// ended), four while a forwarder still does (a busy relay may apply
+    /// nothing for a while; grafting then would only bring every event
+    /// twice), never while the link to the origin itself is up: no path
+    /// brings its events sooner, and under load, when every link lags, a
+    /// graft would only start a round of graft and prune again.
     private func checksBeforeGraft(_ origin: RelayID, _ namespace: Namespace) -> Int {
-        routes?.isCarried(origin, in: namespace, apartFrom: id) == true ? 4 : 1
+        switch routes?.carried(origin, in: namespace, apartFrom: id) ?? .byNone {
+        case .byNone: 1
+        case .byForwarder: 4
+        case .byOrigin: .max
+        }
     }
 
     /// Whether the peer pruned any origin: the driver then also looks for
@@ -257,29 +260,53 @@ public final class LinkSession: Sendable {
     /// when it changed, at most every `noteInterval` (an ACK); and a GRAFT
     /// of each origin this relay pruned whose count here stood still over
     /// the last calls (`checksBeforeGraft`) while the peer holds more.
+    ///
+    /// A check costs what changed, not what the link shares: every call
+    /// looks at the namespaces with an origin that may yet be grafted;
+    /// every quarter `noteInterval`, at the notes due and the namespaces the
+    /// peer sent news of; every `noteInterval`, and whenever a link of the
+    /// relay ended, at every namespace. A call that finds nothing changed
+    /// since one that left nothing waiting does nothing.
     public func routingFrames(now: Duration) -> [Frame] {
         let generation = store.changeGeneration
+        let releases = routes?.releases ?? 0
         let (held, peerNews) = peerHeld.withLock { ($0.vectors, $0.news) }
-        let quiet = lastCheck.withLock { last in
-            defer { last = (generation, peerNews, last?.waiting ?? false) }
-            return last.map { $0.generation == generation && $0.peerNews == peerNews && !$0.waiting } ?? false
+        let plan = scan.withLock { scan -> (quiet: Bool, all: Bool, notes: Bool, candidates: Set<Namespace>) in
+            let seen = (generation, peerNews, releases)
+            if !scan.waiting, let last = scan.seen, last == seen { return (true, false, false, []) }
+            let all = scan.seen?.releases != releases || scan.lastFull.map { now - $0 >= configuration.noteInterval } ?? true
+            let notes = scan.lastNotes.map { now - $0 >= configuration.noteInterval / 4 } ?? true
+            scan.seen = seen
+            if all { scan.lastFull = now }
+            if notes { scan.lastNotes = now }
+            return (false, all, notes, scan.candidates)
         }
-        guard !quiet else { return [] }
-        var waiting = false
+        guard !plan.quiet else { return [] }
+        // The peer's news can only make new candidates: looked at with the notes, not every call.
+        let changed: Set<Namespace> = plan.notes ? peerHeld.withLock { state in
+            defer { state.changed = [] }
+            return state.changed
+        } : []
+        var waiting = !plan.notes
         var frames = [Frame]()
-        for namespace in noting {
-            let vector = store.vector(of: namespace)
-            let due = noted.withLock { noted -> Bool in
-                if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval {
-                    if last.vector != vector { waiting = true }
-                    return false
+        if plan.notes {
+            for namespace in noting {
+                let vector = store.vector(of: namespace)
+                let due = noted.withLock { noted -> Bool in
+                    if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval {
+                        if last.vector != vector { waiting = true }
+                        return false
+                    }
+                    noted[namespace] = (vector, now)
+                    return true
                 }
-                noted[namespace] = (vector, now)
-                return true
+                if due { frames.append(.ack(namespace, vector)) }
             }
-            if due { frames.append(.ack(namespace, vector)) }
         }
-        let watched = prunedHere.withLock { $0.keys.sorted() }
+        let watched = prunedHere.withLock { pruned in
+            plan.all ? pruned.keys.sorted() : plan.candidates.union(changed).filter { pruned[$0] != nil }.sorted()
+        }
+        var candidates = Set<Namespace>()
         for namespace in watched {
             let mine = store.vector(of: namespace)
             let theirs = held[namespace] ?? VersionVector()
@@ -287,10 +314,12 @@ public final class LinkSession: Sendable {
                 var graft = [RelayID]()
                 for (origin, seen) in pruned[namespace] ?? [:] {
                     let still = mine[origin] == seen.held ? seen.still + 1 : 0
-                    if theirs[origin] > mine[origin], still >= checksBeforeGraft(origin, namespace) {
+                    let behind = theirs[origin] > mine[origin]
+                    let checks = behind ? checksBeforeGraft(origin, namespace) : .max
+                    if behind, still >= checks {
                         graft.append(origin)
                     } else {
-                        if theirs[origin] > mine[origin] { waiting = true }
+                        if checks != .max { candidates.insert(namespace) }
                         pruned[namespace]?[origin] = (mine[origin], still)
                     }
                 }
@@ -299,11 +328,14 @@ public final class LinkSession: Sendable {
                 return graft.sorted()
             }
             if !graft.isEmpty {
-                routes?.take(graft, in: namespace, for: id)
+                routes?.take(graft, in: namespace, for: id, direct: peer.origin)
                 frames.append(.graft(namespace, graft, mine))
             }
         }
-        lastCheck.withLock { $0?.waiting = waiting }
+        scan.withLock { scan in
+            if plan.all { scan.candidates = candidates } else { scan.candidates.subtract(watched); scan.candidates.formUnion(candidates) }
+            scan.waiting = waiting || !scan.candidates.isEmpty
+        }
         return frames
     }
 
@@ -464,9 +496,29 @@ public final class LinkSession: Sendable {
 private struct PeerHeld {
     var vectors = [Namespace: VersionVector]()
     var news: UInt64 = 0
+    /// The namespaces of the news since the last routing check.
+    var changed = Set<Namespace>()
 
     mutating func merge(_ vector: VersionVector, in namespace: Namespace, fromPeer: Bool = true) {
         vectors[namespace, default: VersionVector()].merge(vector)
-        if fromPeer { news &+= 1 }
+        if fromPeer { heard(of: namespace) }
     }
+
+    mutating func heard(of namespace: Namespace) {
+        news &+= 1
+        changed.insert(namespace)
+    }
+}
+
+/// What a link's routing checks keep between calls.
+private struct RoutingScan {
+    /// The store's change generation, the peer's news count and the
+    /// relay's count of ended links at the last check.
+    var seen: (generation: UInt64, peerNews: UInt64, releases: UInt64)?
+    /// Whether the last check left work for the next (a note held back, an origin that may be grafted).
+    var waiting = false
+    /// Namespaces with a pruned origin the peer holds more of, not carried by the link to the origin itself.
+    var candidates = Set<Namespace>()
+    var lastFull: Duration?
+    var lastNotes: Duration?
 }

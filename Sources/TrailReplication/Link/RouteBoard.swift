@@ -12,7 +12,27 @@ public final class RouteBoard: Sendable {
         let origin: RelayID
     }
 
-    private let carriers = Locked<[Route: ObjectIdentifier]>([:])
+    /// How a link carries an origin: `direct` when its peer is the origin itself.
+    struct Carrier {
+        let session: ObjectIdentifier
+        let direct: Bool
+    }
+
+    /// Who else carries an origin, as a pruning link sees it.
+    enum Carried {
+        /// No link: the origin's events come only if this link is grafted.
+        case byNone
+        /// Another link whose peer got them elsewhere.
+        case byForwarder
+        /// The link to the origin itself: nothing reaches this relay sooner.
+        case byOrigin
+    }
+
+    private let carriers = Locked<[Route: Carrier]>([:])
+    private let releaseCount = Locked<UInt64>(0)
+
+    /// How many links ended so far: their origins may need a graft on another link.
+    var releases: UInt64 { releaseCount.withLock { $0 } }
 
     public init() {}
 
@@ -24,29 +44,33 @@ public final class RouteBoard: Sendable {
         carriers.withLock { carriers in
             origins.filter { origin in
                 let route = Route(namespace: namespace, origin: origin)
-                if origin != direct, let carrier = carriers[route], carrier != session { return true }
-                carriers[route] = session
+                if origin != direct, let carrier = carriers[route], carrier.session != session { return true }
+                carriers[route] = Carrier(session: session, direct: origin == direct)
                 return false
             }
         }
     }
 
     /// Records `session` as the carrier of `origins` in `namespace`, in place of any other.
-    func take(_ origins: [RelayID], in namespace: Namespace, for session: ObjectIdentifier) {
+    func take(_ origins: [RelayID], in namespace: Namespace, for session: ObjectIdentifier, direct: RelayID) {
         carriers.withLock { carriers in
-            for origin in origins { carriers[Route(namespace: namespace, origin: origin)] = session }
+            for origin in origins {
+                carriers[Route(namespace: namespace, origin: origin)] = Carrier(session: session, direct: origin == direct)
+            }
         }
     }
 
-    /// Whether a link other than `session` carries `origin` of `namespace`.
-    func isCarried(_ origin: RelayID, in namespace: Namespace, apartFrom session: ObjectIdentifier) -> Bool {
+    /// How a link other than `session` carries `origin` of `namespace`.
+    func carried(_ origin: RelayID, in namespace: Namespace, apartFrom session: ObjectIdentifier) -> Carried {
         carriers.withLock { carriers in
-            carriers[Route(namespace: namespace, origin: origin)].map { $0 != session } ?? false
+            guard let carrier = carriers[Route(namespace: namespace, origin: origin)], carrier.session != session else { return .byNone }
+            return carrier.direct ? .byOrigin : .byForwarder
         }
     }
 
     /// Forgets what `session` carried: its link ended.
     func release(_ session: ObjectIdentifier) {
-        carriers.withLock { carriers in carriers = carriers.filter { $0.value != session } }
+        carriers.withLock { carriers in carriers = carriers.filter { $0.value.session != session } }
+        releaseCount.withLock { $0 += 1 }
     }
 }
