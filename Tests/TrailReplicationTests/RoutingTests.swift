@@ -129,6 +129,31 @@ import TrailTestSupport
         #expect(grafts(other.routingFrames(now: .zero)).isEmpty, "a GRAFT is sent once")
     }
 
+    @Test func anOriginCarriedByItsOwnLinkIsNotGraftedWhileThatLinkIsUp() async throws {
+        let relays = try await Relays(self)
+        let (source, me) = (relays.source, relays.me)
+        defer { relays.close() }
+        let origin = source.incarnation.origin
+        let board = RouteBoard()
+        let configuration = ReplicationConfiguration(allowAnyPeer: true)
+        let direct = LinkSession(store: me, configuration: configuration, peer: hello(source), routes: board)
+        let other = LinkSession(store: me, configuration: configuration, peer: forwarder(2), routes: board)
+        for session in [direct, other] { try session.receiveWant(namespace, source.vector(of: namespace)) }
+        #expect(direct.receiveReady().isEmpty)
+        #expect(other.receiveReady() == [.prune(namespace, [origin])])
+
+        // The origin's own link lags: three events of ten, then nothing for many checks.
+        let page = try source.read(namespace, after: nil, limit: 3)
+        _ = try await me.apply(contentsOf: page.events.map { Segment.Record(origin: $0.origin, originSeq: $0.originSeq, event: $0.event) })
+        for check in 0..<12 {
+            #expect(grafts(other.routingFrames(now: .milliseconds(50 * check))).isEmpty,
+                    "check \(check): no path is faster than the origin's own link, however it lags")
+        }
+        // Its link ends (a partition): the forwarder that holds more is grafted at the next check.
+        direct.close()
+        #expect(grafts(other.routingFrames(now: .milliseconds(50 * 12))) == [.graft(namespace, [origin], me.vector(of: namespace))])
+    }
+
     @Test func anOriginWhoseCarrierLinkEndedIsGraftedAtOnce() async throws {
         let relays = try await Relays(self)
         let (source, me) = (relays.source, relays.me)
