@@ -57,7 +57,10 @@ public final class LinkSession: Sendable {
     public let routes: RouteBoard?
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
     /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
-    private let noted = Locked<[Namespace: (vector: VersionVector, at: Duration)]>([:])
+    /// (By the log's length: positions plus aliases, which grows exactly when the vector does.)
+    private let noted = Locked<[Namespace: (length: UInt64, at: Duration)]>([:])
+    /// Counts changes of what either side pruned (`noting` is kept between them).
+    private let pruneEpoch = Locked<UInt64>(0)
     /// What the routing checks keep between calls (`routingFrames`).
     private let scan = Locked(RoutingScan())
 
@@ -184,6 +187,7 @@ public final class LinkSession: Sendable {
             guard !new.isEmpty else { return nil }
             for origin in new { pruned[namespace, default: [:]][origin] = (now[origin], 0) }
             peerHeld.withLock { $0.heard(of: namespace) }  // routing checks watch these origins now
+            pruneEpoch.withLock { $0 &+= 1 }
             return .prune(namespace, new.sorted())
         }
     }
@@ -194,6 +198,7 @@ public final class LinkSession: Sendable {
             throw ProtocolError(.notHeld, "PRUNE of \(namespace), outside what both relays hold")
         }
         prunedByPeer.withLock { $0[namespace, default: []].formUnion(origins) }
+        pruneEpoch.withLock { $0 &+= 1 }
         peerHeld.withLock { $0.heard(of: namespace) }  // notes are due in this namespace now
     }
 
@@ -204,6 +209,7 @@ public final class LinkSession: Sendable {
         }
         peerHeld.withLock { $0.merge(vector, in: namespace) }
         prunedByPeer.withLock { $0[namespace]?.subtract(origins) }
+        pruneEpoch.withLock { $0 &+= 1 }
         // Pushing resumes from what the peer holds, not from where it stopped.
         _ = considered.withLock { $0.removeValue(forKey: namespace) }
     }
@@ -243,15 +249,21 @@ public final class LinkSession: Sendable {
     /// side pruned origins. Notes go both ways: the pruning side learns what
     /// it could graft, and the pruned side keeps an up-to-date view of what
     /// its peer holds (its lag, what not to send).
-    private var noting: [Namespace] {
+    private var noting: Set<Namespace> {
         let pruning = prunedHere.withLock { Set($0.keys) }
-        return prunedByPeer.withLock { Set($0.filter { !$0.value.isEmpty }.keys) }.union(pruning).sorted()
+        return prunedByPeer.withLock { Set($0.filter { !$0.value.isEmpty }.keys) }.union(pruning)
+    }
+
+    /// Each noted namespace's log length now (what a note compares), read in one pass.
+    private func lengths() -> [Namespace: UInt64] {
+        store.tips(prefixes: configuration.prefixes).mapValues { $0.lastPosition + $0.aliasCount }
     }
 
     /// Whether a note is waiting for its interval (the simulator runs checks until none is).
     public var notesDue: Bool {
         let noted = noted.withLock { $0 }
-        return noting.contains { noted[$0]?.vector != store.vector(of: $0) }
+        let lengths = lengths()
+        return noting.contains { noted[$0]?.length != lengths[$0] ?? 0 }
     }
 
     /// What routing sends at time `now` (any monotonic time the driver
@@ -264,8 +276,8 @@ public final class LinkSession: Sendable {
     /// A check costs what changed, not what the link shares: every call
     /// looks at the namespaces with an origin that may yet be grafted;
     /// every quarter `noteInterval`, at the notes due and the namespaces the
-    /// peer sent news of; every `noteInterval`, and whenever a link of the
-    /// relay ended, at every namespace. A call that finds nothing changed
+    /// peer sent news of; every four `noteInterval`s, and whenever a link
+    /// of the relay ended, at every namespace. A call that finds nothing changed
     /// since one that left nothing waiting does nothing.
     public func routingFrames(now: Duration) -> [Frame] {
         let generation = store.changeGeneration
@@ -274,7 +286,7 @@ public final class LinkSession: Sendable {
         let plan = scan.withLock { scan -> (quiet: Bool, all: Bool, notes: Bool, candidates: Set<Namespace>) in
             let seen = (generation, peerNews, releases)
             if !scan.waiting, let last = scan.seen, last == seen { return (true, false, false, []) }
-            let all = scan.seen?.releases != releases || scan.lastFull.map { now - $0 >= configuration.noteInterval } ?? true
+            let all = scan.seen?.releases != releases || scan.lastFull.map { now - $0 >= configuration.noteInterval * 4 } ?? true
             let notes = scan.lastNotes.map { now - $0 >= configuration.noteInterval / 4 } ?? true
             scan.seen = seen
             if all { scan.lastFull = now }
@@ -290,18 +302,23 @@ public final class LinkSession: Sendable {
         var waiting = !plan.notes
         var frames = [Frame]()
         if plan.notes {
-            for namespace in noting {
-                let vector = store.vector(of: namespace)
-                let due = noted.withLock { noted -> Bool in
-                    if let last = noted[namespace], last.vector == vector || now - last.at < configuration.noteInterval {
-                        if last.vector != vector { waiting = true }
+            let epoch = pruneEpoch.withLock { $0 }
+            let kept = scan.withLock { $0.noting?.epoch == epoch ? $0.noting?.namespaces : nil }
+            let namespaces = kept ?? noting
+            if kept == nil { scan.withLock { $0.noting = (epoch, namespaces) } }
+            let lengths = lengths()
+            let due = noted.withLock { noted in
+                namespaces.filter { namespace in
+                    let length = lengths[namespace] ?? 0
+                    if let last = noted[namespace], last.length == length || now - last.at < configuration.noteInterval {
+                        if last.length != length { waiting = true }
                         return false
                     }
-                    noted[namespace] = (vector, now)
+                    noted[namespace] = (length, now)
                     return true
                 }
-                if due { frames.append(.ack(namespace, vector)) }
             }
+            for namespace in due.sorted() { frames.append(.ack(namespace, store.vector(of: namespace))) }
         }
         let watched = prunedHere.withLock { pruned in
             plan.all ? pruned.keys.sorted() : plan.candidates.union(changed).filter { pruned[$0] != nil }.sorted()
@@ -324,7 +341,10 @@ public final class LinkSession: Sendable {
                     }
                 }
                 for origin in graft { pruned[namespace]?[origin] = nil }
-                if pruned[namespace]?.isEmpty == true { pruned[namespace] = nil }
+                if pruned[namespace]?.isEmpty == true {
+                    pruned[namespace] = nil
+                    pruneEpoch.withLock { $0 &+= 1 }
+                }
                 return graft.sorted()
             }
             if !graft.isEmpty {
@@ -521,4 +541,6 @@ private struct RoutingScan {
     var candidates = Set<Namespace>()
     var lastFull: Duration?
     var lastNotes: Duration?
+    /// The namespaces with prunes on either side, as of a prune epoch.
+    var noting: (epoch: UInt64, namespaces: Set<Namespace>)?
 }
