@@ -56,8 +56,8 @@ public final class LinkSession: Sendable {
     /// The relay's record of which link carries which origin, if it keeps one.
     public let routes: RouteBoard?
     private var id: ObjectIdentifier { ObjectIdentifier(self) }
-    /// Per namespace, this relay's vector as last sent to a peer that pruned origins of it.
-    /// (By the log's length: positions plus aliases, which grows exactly when the vector does.)
+    /// Per namespace, when this relay last sent its vector as a note, and its
+    /// log's length then (positions plus aliases: it grows exactly when the vector does).
     private let noted = Locked<[Namespace: (length: UInt64, at: Duration)]>([:])
     /// Counts changes of what either side pruned (`noting` is kept between them).
     private let pruneEpoch = Locked<UInt64>(0)
