@@ -135,8 +135,13 @@ func wallNanos() -> UInt64 {
         let duration = quick ? "3s" : "10s"
         let common = ["-t", "2", "-c", "64", "-d", duration]
         _ = try wrkRate(["-t", "1", "-c", "8", "-d", "1s", serve.url + "/healthz"])  // warm-up
-        let trivial = try wrkRate(common + [serve.url + "/healthz"])
-        let append = try wrkRate(common + ["-s", script, serve.url + "/v1/events/bench/http"])
+        // Two alternating rounds, the best of each: on a shared 2-core
+        // machine one 10 s run of either can lose a fifth to a neighbour.
+        var trivial = 0.0, append = 0.0
+        for _ in 0..<2 {
+            trivial = max(trivial, try wrkRate(common + [serve.url + "/healthz"]))
+            append = max(append, try wrkRate(common + ["-s", script, serve.url + "/v1/events/bench/http"]))
+        }
         report(Row(name: "HTTP append, 1 event/request (wrk -c64)", trail: append, baseline: trivial,
                    baselineName: "GET /healthz", unit: "req/s", goal: "≥ 0.50"))
     }

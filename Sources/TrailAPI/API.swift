@@ -518,6 +518,16 @@ public struct JSONWriter {
 
     mutating func string(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings (ids, keys, names, base64) need no escape: copied whole.
+        let plain = text.utf8.withContiguousStorageIfAvailable { utf8 in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if plain == true {
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5C, 0x22])
@@ -537,17 +547,14 @@ public struct JSONWriter {
     }
 
     mutating func number(_ value: UInt64) {
-        if value == 0 {
-            bytes.append(UInt8(ascii: "0"))
-            return
-        }
-        var digits = [UInt8]()
+        // Digits are written in place, then reversed: no buffer of their own.
+        let start = bytes.count
         var rest = value
-        while rest > 0 {
-            digits.append(UInt8(ascii: "0") + UInt8(rest % 10))
+        repeat {
+            bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
             rest /= 10
-        }
-        bytes.append(contentsOf: digits.reversed())
+        } while rest > 0
+        bytes[start...].reverse()
     }
 
     /// `,"key":` (or `{"key":` for the first), keys written in sorted order by the caller.

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import TrailAPI
 import TrailCore
@@ -62,6 +63,17 @@ let jsonEncoder: JSONEncoder = {
     return encoder
 }()
 
+extension HTTPFields {
+    /// The first value of a field. `self[name]` joins every value of the
+    /// name into a new string; the request fields Trail reads occur once.
+    func firstValue(_ name: HTTPField.Name) -> String? {
+        first { $0.name == name }?.value
+    }
+}
+
+/// The headers of every JSON answer, built once.
+let jsonHeaders: HTTPFields = [.contentType: "application/json; charset=utf-8"]
+
 /// A JSON response; encoding our own Codable types does not fail.
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
     let data = (try? jsonEncoder.encode(value)) ?? Data("{}".utf8)
@@ -69,7 +81,7 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) ->
     buffer.writeBytes(data)
     buffer.writeInteger(UInt8(ascii: "\n"))
     return Response(
-        status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
+        status: status, headers: jsonHeaders, body: .init(byteBuffer: buffer))
 }
 
 /// A JSON response from bytes written by `JSONWriter`.
@@ -79,5 +91,5 @@ func jsonResponse(written writer: JSONWriter, status: HTTPResponse.Status = .ok)
     buffer.writeBytes(writer.bytes)
     buffer.writeInteger(UInt8(ascii: "\n"))
     return Response(
-        status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: buffer))
+        status: status, headers: jsonHeaders, body: .init(byteBuffer: buffer))
 }

@@ -26,7 +26,7 @@ struct AccessControl: Sendable {
     /// `access_token=` in the query (RFC 6750 §2.3) for WebSocket clients
     /// that cannot set headers.
     static func presented(_ headers: HTTPFields, query: String?) -> String? {
-        if let header = headers[.authorization] {
+        if let header = headers.firstValue(.authorization) {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]) }
             return nil

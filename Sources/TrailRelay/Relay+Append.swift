@@ -18,7 +18,7 @@ extension Relay {
         let replicas = try Self.integer(request, "replicas", default: 0, 0...64)
         let timeout = try Self.integer(request, "timeout_ms", default: 10_000, 1...120_000)
         var condition: UInt64?
-        if let text = request.uri.queryParameters["if_last_position"] {
+        if let text = Self.query(request, "if_last_position") {
             guard let position = UInt64(text) else {
                 throw APIError(.badRequest, "bad_parameter", field: "if_last_position", "expected the log's last position (an integer, 0 for an empty log), got \"\(text)\"")
             }
@@ -29,7 +29,7 @@ extension Relay {
         let limits = EventLimits(payloadBytesMax: min(policy?.payloadBytesMax ?? Int.max, configuration.payloadBytesMax))
         let events: [Event]
         let single: Bool
-        if request.headers[.contentType]?.lowercased().hasPrefix(Self.bulkMediaType) == true {
+        if request.headers.firstValue(.contentType)?.lowercased().hasPrefix(Self.bulkMediaType) == true {
             events = try Self.decodeBulk(body, namespace: namespace, limits: limits)
             single = false
         } else {
@@ -88,7 +88,7 @@ extension Relay {
     }
 
     static func wantedDurability(_ request: Request) throws(APIError) -> Durability? {
-        guard let text = request.uri.queryParameters["durability"] else { return nil }
+        guard let text = Self.query(request, "durability") else { return nil }
         guard let durability = Durability(rawValue: String(text)) else {
             throw APIError(.badRequest, "bad_parameter", field: "durability", "expected buffered or synced, got \"\(text)\" (use replicas=N to wait for peers)")
         }
@@ -114,7 +114,7 @@ extension Relay {
     /// must be writable with the token and obey its policy; all events are
     /// decoded and checked before any is appended.
     func appendAcrossNamespaces(_ request: Request) async throws -> Response {
-        guard request.headers[.contentType]?.lowercased().hasPrefix(Self.bulkMediaType) == true else {
+        guard request.headers.firstValue(.contentType)?.lowercased().hasPrefix(Self.bulkMediaType) == true else {
             throw APIError(.unsupportedMediaType, "bad_body", field: "Content-Type",
                            "POST /v1/events takes the binary bulk body (\(Self.bulkMediaType)); post JSON to /v1/events/{namespace}")
         }
@@ -202,7 +202,7 @@ extension Relay {
     /// The request's body, refused with 413 past `request_bytes_max` (by its
     /// Content-Length when it has one, before reading it).
     func collectBody(_ request: Request) async throws -> ByteBuffer {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.requestBytesMax {
+        if let length = request.headers.firstValue(.contentLength).flatMap(Int.init), length > configuration.requestBytesMax {
             throw APIError(.contentTooLarge, "too_large", field: "body", "the body is \(length) bytes; this relay takes at most \(configuration.requestBytesMax)")
         }
         var request = request

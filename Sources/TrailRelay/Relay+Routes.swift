@@ -56,7 +56,7 @@ extension Relay {
             return jsonResponse(ParticipantsOutput(namespace: namespace.name, participants: presence.participants(namespace)))
         }
         router.ws("/v1/subscribe/**") { [self] request, _ in
-            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+            guard request.headers.firstValue(.upgrade)?.lowercased() == "websocket" else {
                 throw APIError(.upgradeRequired, "upgrade_required", field: "Upgrade", "subscriptions are WebSocket connections (Upgrade: websocket)")
             }
             _ = try subscriptionRequest(request)
@@ -71,7 +71,13 @@ extension Relay {
     // MARK: Request parts
 
     static func secret(_ request: Request) -> String? {
-        AccessControl.presented(request.headers, query: request.uri.queryParameters["access_token"].map(String.init))
+        AccessControl.presented(request.headers, query: query(request, "access_token").map(String.init))
+    }
+
+    /// A query parameter; most requests carry no query, and answer at once.
+    static func query(_ request: Request, _ name: String) -> Substring? {
+        guard request.uri.query != nil else { return nil }
+        return request.uri.queryParameters[name[...]]
     }
 
     static func namespace(_ request: Request, after prefix: String) throws(APIError) -> Namespace {
@@ -80,7 +86,8 @@ extension Relay {
             throw APIError(.badRequest, "bad_namespace", field: "namespace", "the path must be \(prefix)NAMESPACE")
         }
         let raw = String(path.dropFirst(prefix.count))
-        guard let name = raw.removingPercentEncoding else {
+        // Percent-decoding goes through Foundation; most paths have nothing to decode.
+        guard let name = raw.utf8.contains(UInt8(ascii: "%")) ? raw.removingPercentEncoding : raw else {
             throw APIError(.badRequest, "bad_namespace", field: "namespace", "\"\(raw)\" has a malformed percent-escape")
         }
         do { return try Namespace(name) } catch {
@@ -89,14 +96,14 @@ extension Relay {
     }
 
     static func cursor(_ request: Request, parameter: String = "after") throws(APIError) -> Cursor? {
-        guard let text = request.uri.queryParameters[parameter[...]], !text.isEmpty else { return nil }
+        guard let text = query(request, parameter), !text.isEmpty else { return nil }
         do { return try Cursor(text: String(text)) } catch {
             throw APIError(.badRequest, "bad_cursor", field: parameter, "not a cursor this relay issued or a portable one: \(error)")
         }
     }
 
     static func integer(_ request: Request, _ name: String, default value: Int, _ range: ClosedRange<Int>) throws(APIError) -> Int {
-        guard let text = request.uri.queryParameters[name[...]] else { return value }
+        guard let text = query(request, name) else { return value }
         guard let number = Int(text), range.contains(number) else {
             throw APIError(.badRequest, "bad_parameter", field: name, "expected an integer from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
         }
@@ -173,7 +180,7 @@ extension Relay {
         try admitRead(try access.authorize(Self.secret(request), .read, namespace))
         let cursor = try Self.cursor(request)
         // A binary page is a third the size of JSON and costs no JSON either side: ten times the events.
-        let binary = request.headers[.accept]?.lowercased().hasPrefix(BulkBody.mediaType) == true
+        let binary = request.headers.firstValue(.accept)?.lowercased().hasPrefix(BulkBody.mediaType) == true
         let limitMax = binary ? 10 * configuration.pageEventCountMax : configuration.pageEventCountMax
         let limit = try Self.integer(request, "limit", default: min(100, configuration.pageEventCountMax), 1...limitMax)
         let filter = try Self.filter(request)

@@ -86,9 +86,8 @@ struct Serve: AsyncParsableCommand {
            configuration.allowedPeers.isEmpty, !configuration.allowAnyPeer {
             throw CLIError("bad configuration: allow_peers: name the peer relays allowed to link (--allow KEY), or set allow_any_peer on a closed test network")
         }
-        var logger = configuration.logFormat == "json"
-            ? Logger(label: "trail.serve", factory: { JSONLogHandler(label: $0) })
-            : Logger(label: "trail.serve")
+        let format: LineLogHandler.Format = configuration.logFormat == "json" ? .json : .text
+        var logger = Logger(label: "trail.serve", factory: { LineLogHandler(label: $0, format: format) })
         logger.logLevel = configuration.logLevel
         let relay: Relay
         do {
