@@ -17,6 +17,8 @@ extension Relay {
     func makeRouter() -> Router<Context> {
         let router = Router(context: Context.self)
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
+        // GET and POST /v1/events/{namespace}: EventRoutes, ahead of the trie.
+        router.middlewares.add(EventRoutes(relay: self))
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { [self] _, _ in
             guard isReady else { throw APIError(.serviceUnavailable, "not_ready", "the relay is starting or shutting down") }
@@ -43,8 +45,6 @@ extension Relay {
             let body: SessionRequest = try await decodeAuthBody(request)
             return jsonResponse(try access.sessions.redeem(body), status: .created)
         }
-        router.post("/v1/events/**") { [self] request, _ in try await append(request) }
-        router.get("/v1/events/**") { [self] request, _ in try read(request) }
         router.get("/v1/admin/blocked-peers") { [self] request, _ in
             try authorizeAdmin(request)
             return jsonResponse(blockedPeers())
@@ -280,6 +280,24 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             throw APIError(.internalServerError, "internal", "\(error)")
+        }
+    }
+}
+
+/// `GET` and `POST /v1/events/{namespace}`, the routes every append and read
+/// takes, matched by their prefix before the router's trie: the trie splits a
+/// path into components character by character, and resolving these
+/// multi-component paths was 8% of a relay's CPU under single-event appends.
+/// Other methods on these paths go on to the router, which answers 405.
+struct EventRoutes: RouterMiddleware {
+    let relay: Relay
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.uri.path.utf8.starts(with: "/v1/events/".utf8) else { return try await next(request, context) }
+        switch request.method {
+        case .post: return try await relay.append(request)
+        case .get: return try relay.read(request)
+        default: return try await next(request, context)
         }
     }
 }
