@@ -14,11 +14,12 @@ typealias Context = BasicWebSocketRequestContext
 // the route's prefix (`/v1/events/auction/task-7`), percent-decoded.
 
 extension Relay {
+    var errorMiddleware: ErrorMiddleware { ErrorMiddleware(metrics: metrics) }
+
     func makeRouter() -> Router<Context> {
         let router = Router(context: Context.self)
-        router.middlewares.add(ErrorMiddleware(metrics: metrics))
-        // GET and POST /v1/events/{namespace}: EventRoutes, ahead of the trie.
-        router.middlewares.add(EventRoutes(relay: self))
+        router.middlewares.add(errorMiddleware)
+        // GET and POST /v1/events/{namespace} are answered by RelayResponder, ahead of this router.
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { [self] _, _ in
             guard isReady else { throw APIError(.serviceUnavailable, "not_ready", "the relay is starting or shutting down") }
@@ -284,20 +285,27 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `GET` and `POST /v1/events/{namespace}`, the routes every append and read
-/// takes, matched by their prefix before the router's trie: the trie splits a
-/// path into components character by character, and resolving these
-/// multi-component paths was 8% of a relay's CPU under single-event appends.
-/// Other methods on these paths go on to the router, which answers 405.
-struct EventRoutes: RouterMiddleware {
+/// The relay's HTTP responder: `GET` and `POST /v1/events/{namespace}`, the
+/// routes every append and read takes, are matched by their prefix; every
+/// other request goes to the router. The router's trie splits a path into
+/// components character by character, and resolving these multi-component
+/// paths was 8% of a relay's CPU under single-event appends. Other methods on
+/// these paths go to the router too, which answers 405.
+struct RelayResponder: HTTPResponder {
     let relay: Relay
+    let router: RouterResponder<Context>
+    let errors: ErrorMiddleware
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.utf8.starts(with: "/v1/events/".utf8) else { return try await next(request, context) }
-        switch request.method {
-        case .post: return try await relay.append(request)
-        case .get: return try relay.read(request)
-        default: return try await next(request, context)
+    func respond(to request: Request, context: Context) async throws -> Response {
+        guard request.method == .post || request.method == .get, request.uri.path.utf8.starts(with: "/v1/events/".utf8) else {
+            return try await router.respond(to: request, context: context)
+        }
+        do {
+            return try await errors.handle(request, context: context) { [relay] request, _ in
+                request.method == .post ? try await relay.append(request) : try relay.read(request)
+            }
+        } catch let error as any HTTPResponseError {
+            return try error.response(from: request, context: context)
         }
     }
 }

@@ -114,7 +114,7 @@ public final class Relay: Service, Sendable {
         let plain = HTTPServerBuilder.http1WebSocketUpgrade(
             webSocketRouter: router, configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30))))
         let application = Application(
-            router: router,
+            responder: RelayResponder(relay: self, router: router.buildResponder(), errors: errorMiddleware),
             server: try serverTLS.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.listen.host, port: configuration.listen.port),
