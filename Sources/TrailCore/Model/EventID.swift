@@ -61,7 +61,7 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
         writer.write(words.3)
     }
 
-    public var hex: String { Hex.encode(bytes) }
+    public var hex: String { withBytes { Hex.encode($0) } }
     public var description: String { hex }
     /// Twelve hex digits: enough to tell events apart in logs and listings.
     /// The first 8 bytes as a big-endian integer (a hash of the event on its own).
