@@ -1,4 +1,5 @@
 import Foundation
+import TrailCore
 #if canImport(Glibc)
 import Glibc
 #endif

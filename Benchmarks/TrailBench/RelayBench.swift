@@ -85,15 +85,6 @@ func wrkRate(_ arguments: [String]) throws -> Double {
     return rate
 }
 
-/// A value shared by concurrent tasks.
-final class Locked<Value>: @unchecked Sendable {
-    private let mutex: Locked<Value>
-    init(_ value: sending Value) { mutex = Locked(value) }
-    func withLock<Result>(_ body: (inout sending Value) throws -> sending Result) rethrows -> sending Result {
-        try mutex.withLock(body)
-    }
-}
-
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
