@@ -8,7 +8,7 @@ import TrailStore
 
 // The relay server's benchmarks: a release `trail serve` child process on
 // loopback, driven from this process (HTTP through wrk or TrailClient,
-// WebSocket through raw WSClient connections that only read a timestamp).
+// WebSocket subscribers read as plain sockets that only find the timestamps).
 
 /// A `trail serve` child (the release binary beside this one), stopped with SIGTERM.
 final class ServeChild: @unchecked Sendable {
@@ -174,8 +174,9 @@ func wallNanos() -> UInt64 {
         let single = try await fanout(serve, subscribers: 1, rate: rate, duration: duration, namespace: "fan/one")
         let many = quick ? 200 : 1000
         let crowd = try await fanout(serve, subscribers: many, rate: rate, duration: duration, namespace: "fan/many")
-        print(String(format: "  fan-out at %d ev/s for %d s: 1 subscriber p50 %.2f ms p99 %.2f ms; %d subscribers p50 %.2f ms p99 %.2f ms max %.2f ms, %d of %d deliveries",
-                     rate, duration, single.p50, single.p99, many, crowd.p50, crowd.p99, crowd.max, crowd.received, many * rate * duration))
+        print(String(format: "  fan-out at %d ev/s for %d s: 1 subscriber p50 %.2f ms p99 %.2f ms; %d subscribers p50 %.2f ms p99 %.2f ms max %.2f ms, %d of %d deliveries; append round trip p99 %.2f ms (1 subscriber), %.2f ms (%d)",
+                     rate, duration, single.p50, single.p99, many, crowd.p50, crowd.p99, crowd.max, crowd.received, many * rate * duration,
+                     single.appendP99 ?? 0, crowd.appendP99 ?? 0, many))
         report(Row(name: "fan-out p99, \(many) subscribers (ms)", trail: crowd.p99, baseline: single.p99,
                    baselineName: "1 subscriber", unit: "ms  ", goal: "p99 ≤ 50 ms"))
 
@@ -198,83 +199,139 @@ struct FanoutResult {
     var p99: Double
     var max: Double
     var received: Int
+    /// The writers' append round trips, p99 (ms), where measured.
+    var appendP99: Double?
 }
 
 /// Opens `subscribers` WebSocket subscriptions, appends `rate` events a second
 /// for `duration` seconds over HTTP, each carrying its send time, and measures
-/// the delay to each subscriber. Subscribers only find the timestamps in the
-/// text (no JSON decoding), so that the client is not what is measured.
+/// the delay to each subscriber. The subscribers are read the way the Redis
+/// and NATS fan-outs of `Tools/compare` read theirs: plain sockets on one
+/// thread with poll(2), frames parsed in place and the send times found with
+/// a byte search, so that on a shared 2-core machine the clients cost little
+/// beside the server (a full WebSocket client per subscriber, decoding every
+/// message into a string, took more CPU than the relay it measured).
 func fanout(_ serve: ServeChild, subscribers: Int, rate: Int, duration: Int, namespace name: String) async throws -> FanoutResult {
     let namespace = try Namespace(name)
     let total = rate * duration
-    let histogram = Locked(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
-    let connected = Locked(0)
-    let received = Locked(0)
-    let url = serve.url.replacingOccurrences(of: "http://", with: "ws://") + "/v1/subscribe/" + name
-    let logger = quietLogger()
+    let result = Locked(FanoutResult(p50: 0, p99: 0, max: 0, received: 0))
+    let ready = Locked(false)
+    guard let port = URL(string: serve.url)?.port else { throw BenchError("no port in \(serve.url)") }
     let readers = Task {
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<subscribers {
-                group.addTask {
-                    _ = try? await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 64 << 20), logger: logger) { inbound, _, _ in
-                        connected.withLock { $0 += 1 }
-                        var mine = 0
-                        for try await message in inbound.messages(maxSize: 64 << 20) {
-                            guard case .text(let text) = message else { continue }
-                            let now = wallNanos()
-                            var utf8 = text
-                            let delays = utf8.withUTF8 { sentTimes($0) }.map { now > $0 ? now - $0 : 0 }
-                            histogram.withLock { histogram in for delay in delays { _ = histogram.record(delay) } }
-                            received.withLock { $0 += delays.count }
-                            mine += delays.count
-                            if mine >= total { return }
-                        }
+        try await threads(1) { _ in
+            let sockets = try (0..<subscribers).map { _ in try WebSocketSubscriber.open(port: port, path: "/v1/subscribe/" + name) }
+            ready.withLock { $0 = true }
+            var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three)
+            var received = 0
+            try pollLoop(sockets, until: Date().addingTimeInterval(Double(duration) + 30), done: { received >= subscribers * total }) { index, bytes in
+                try WebSocketSubscriber.frames(in: bytes, socket: sockets[index]) { payload in
+                    let now = wallNanos()
+                    forEachSentTime(in: payload) { sent in
+                        _ = histogram.record(now > sent ? now - sent : 0)
+                        received += 1
                     }
                 }
             }
+            result.withLock { $0 = FanoutResult(histogram, received: received) }
         }
     }
-    // Wait for every subscription to be up (bounded).
-    for _ in 0..<600 where connected.withLock({ $0 }) < subscribers { try await Task.sleep(for: .milliseconds(50)) }
+    for _ in 0..<1200 where !ready.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(25)) }
     try await Task.sleep(for: .milliseconds(300))
     // Two writers, each paced at half the rate, one event per request as agents send them.
     let client = TrailClient(relays: [serve.url])
     let clock = ContinuousClock()
     let start = clock.now
+    // The appends' own round trips: the first leg of every delivery.
+    let appends = Locked(Histogram<UInt64>(highestTrackableValue: 60_000_000_000, numberOfSignificantValueDigits: .three))
     try await lanes(2) { lane in
         for index in stride(from: lane, to: total, by: 2) {
             let due = start + .nanoseconds(Int64(index) * 1_000_000_000 / Int64(rate))
             if clock.now < due { try await Task.sleep(until: due, clock: clock) }
-            try await client.append(type: "tick", payload: "t\(wallNanos())", to: namespace)
+            let sent = wallNanos()
+            try await client.append(type: "tick", payload: "t\(sent)", to: namespace)
+            let took = wallNanos() - sent
+            appends.withLock { _ = $0.record(took) }
         }
     }
-    // Let deliveries finish (bounded), then close the subscriptions.
-    for _ in 0..<200 where received.withLock({ $0 }) < subscribers * total { try await Task.sleep(for: .milliseconds(50)) }
-    readers.cancel()
-    return histogram.withLock { FanoutResult($0, received: received.withLock { $0 }) }
+    _ = try await readers.value
+    return result.withLock { result in
+        appends.withLock { result.appendP99 = Double($0.valueAtPercentile(99)) / 1e6 }
+        return result
+    }
 }
 
-/// The send times in a message: the digits after each `"payload":"t`, found
-/// with a byte scan so that the reading client costs little beside the server.
-func sentTimes(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt64] {
+/// A subscription read as bytes: the opening handshake of RFC 6455 §4 on a
+/// plain socket, then server frames (never masked) parsed in place.
+enum WebSocketSubscriber {
+    static func open(port: Int, path: String) throws -> BlockingSocket {
+        let socket = try BlockingSocket.connect(port: port)
+        try socket.write(Array((
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+        let status = String(decoding: try socket.line(), as: UTF8.self)
+        guard status.hasPrefix("HTTP/1.1 101") else { throw BenchError("the subscription was refused: \(status)") }
+        while try !socket.line().isEmpty {}
+        return socket
+    }
+
+    /// Hands each complete text frame's payload to `body`, answers pings,
+    /// and returns the bytes consumed (a partial frame waits for more).
+    static func frames(in bytes: UnsafeRawBufferPointer, socket: BlockingSocket, _ body: (UnsafeRawBufferPointer) -> Void) throws -> Int {
+        var at = 0
+        while bytes.count - at >= 2 {
+            let opcode = bytes[at] & 0x0F
+            var length = Int(bytes[at + 1] & 0x7F)
+            var header = 2
+            if length == 126 {
+                guard bytes.count - at >= 4 else { break }
+                length = Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+                header = 4
+            } else if length == 127 {
+                guard bytes.count - at >= 10 else { break }
+                length = (0..<8).reduce(0) { $0 << 8 | Int(bytes[at + 2 + $1]) }
+                header = 10
+            }
+            guard bytes.count - at >= header + length else { break }
+            let payload = UnsafeRawBufferPointer(rebasing: bytes[at + header..<at + header + length])
+            switch opcode {
+            case 0x0, 0x1: body(payload)
+            case 0x8: throw BenchError("the relay closed a subscription")
+            case 0x9:
+                // A pong carries the ping's payload, masked (a client's frames always are) with a zero key.
+                try socket.write([0x8A, 0x80 | UInt8(length), 0, 0, 0, 0] + Array(payload))
+            default: break
+            }
+            at += header + length
+        }
+        return at
+    }
+}
+
+/// Each send time in `bytes`: the digits after every `"payload":"t`. The
+/// scan jumps with memchr from one `y` to the next (a letter rare in an
+/// event's JSON) and checks the pattern around it, so that scanning costs
+/// the reading client little.
+func forEachSentTime(in bytes: UnsafeRawBufferPointer, _ body: (UInt64) -> Void) {
     let pattern = Array(#""payload":"t"#.utf8)
-    var times = [UInt64]()
-    var index = 0
-    while index + pattern.count <= bytes.count {
-        guard bytes[index] == pattern[0], (1..<pattern.count).allSatisfy({ bytes[index + $0] == pattern[$0] }) else {
-            index += 1
+    let anchor = 3  // the pattern's `y`
+    guard let base = bytes.baseAddress else { return }
+    var at = anchor
+    while at < bytes.count, let found = memchr(base + at, Int32(UInt8(ascii: "y")), bytes.count - at) {
+        let y = base.distance(to: UnsafeRawPointer(found))
+        let start = y - anchor
+        guard start + pattern.count <= bytes.count, pattern.indices.allSatisfy({ bytes[start + $0] == pattern[$0] }) else {
+            at = y + 1
             continue
         }
-        var at = index + pattern.count
+        var digit = start + pattern.count
         var value: UInt64 = 0
-        while at < bytes.count, bytes[at] >= 0x30, bytes[at] <= 0x39 {
-            value = value * 10 + UInt64(bytes[at] - 0x30)
-            at += 1
+        while digit < bytes.count, bytes[digit] >= 0x30, bytes[digit] <= 0x39 {
+            value = value * 10 + UInt64(bytes[digit] - 0x30)
+            digit += 1
         }
-        times.append(value)
-        index = at
+        body(value)
+        at = digit + anchor
     }
-    return times
 }
 
 /// Opens `count` subscriptions to a namespace nobody writes; returns the task holding them.
