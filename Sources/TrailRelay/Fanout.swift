@@ -11,7 +11,10 @@ import TrailStore
 /// A subscriber behind the chunks kept (or with a start mid-chunk) reads the
 /// store itself until it reaches them, so a slow one costs nobody else.
 final class Fanout: Sendable {
-    struct Chunk: Sendable {
+    /// A class: every subscriber at the head takes each chunk, from both
+    /// cores at once, and a struct of six references would be six shared
+    /// reference counts touched per subscriber instead of one.
+    final class Chunk: Sendable {
         let first: UInt64
         let last: UInt64
         let events: [StoredEvent]
@@ -21,6 +24,16 @@ final class Fanout: Sendable {
         let portableCursor: String
         /// The whole `events` message for a subscriber without a filter.
         let message: ByteBuffer
+
+        init(first: UInt64, last: UInt64, events: [StoredEvent], eventJSON: [[UInt8]], cursor: String, portableCursor: String, message: ByteBuffer) {
+            self.first = first
+            self.last = last
+            self.events = events
+            self.eventJSON = eventJSON
+            self.cursor = cursor
+            self.portableCursor = portableCursor
+            self.message = message
+        }
     }
 
     struct State {
