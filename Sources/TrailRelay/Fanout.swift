@@ -61,32 +61,35 @@ final class Fanout: Sendable {
         self.pageSize = pageSize
     }
 
-    /// The chunk that starts right after `position`, if it is still kept.
-    func chunk(after position: UInt64) -> Chunk? {
+    /// Where a subscriber at `position` stands, in one look under the lock.
+    enum Next {
+        /// The chunk that starts right after the position.
+        case chunk(Chunk)
+        /// Nothing after the position yet: wait.
+        case head
+        /// Behind the chunks kept, or mid-chunk: read the store.
+        case behind
+    }
+
+    func next(after position: UInt64) -> Next {
         state.withLock { state in
-            guard let firstKept = state.chunks.first?.first, position + 1 >= firstKept else { return nil }
+            if state.head <= position { return .head }
+            guard let firstKept = state.chunks.first?.first, position + 1 >= firstKept else { return .behind }
             // Chunks are contiguous and ordered: binary search by first position.
             var low = 0, high = state.chunks.count
             while low < high {
                 let middle = (low + high) / 2
                 if state.chunks[middle].first <= position { low = middle + 1 } else { high = middle }
             }
-            guard low < state.chunks.count, state.chunks[low].first == position + 1 else { return nil }
-            return state.chunks[low]
+            guard low < state.chunks.count, state.chunks[low].first == position + 1 else { return .behind }
+            return .chunk(state.chunks[low])
         }
     }
 
-    /// True when the follower has read everything through `position` and nothing after it.
-    func isHead(_ position: UInt64) -> Bool { state.withLock { $0.head <= position } }
-
-    /// Returns once the follower read past `position`, the fan-out stopped, or the task is cancelled.
-    func wait(after position: UInt64) async {
-        let token: Int? = state.withLock { state in
-            guard state.head <= position, !state.stopped else { return nil }
-            defer { state.nextWaiter += 1 }
-            return state.nextWaiter
-        }
-        guard let token else { return }
+    /// Returns once the follower read past `position`, the fan-out stopped,
+    /// or the task is cancelled. `token` is the subscriber's own (from
+    /// `Fanouts.retain`): a subscriber waits at most once at a time.
+    func wait(after position: UInt64, token: Int) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let resumeNow = state.withLock { state -> Bool in
@@ -101,13 +104,17 @@ final class Fanout: Sendable {
         }
     }
 
-    /// Starts the follower from the store's current head with the first subscriber.
-    func retain() {
+    /// Starts the follower from the store's current head with the first
+    /// subscriber. Returns the subscriber's token for `wait`.
+    func retain() -> Int {
         state.withLock { state in
             state.subscribers += 1
-            guard state.follower == nil else { return }
-            state.head = store.heads(prefixes: [namespace.name])[namespace] ?? 0
-            state.follower = Task { [self] in await follow() }
+            defer { state.nextWaiter += 1 }
+            if state.follower == nil {
+                state.head = store.heads(prefixes: [namespace.name])[namespace] ?? 0
+                state.follower = Task { [self] in await follow() }
+            }
+            return state.nextWaiter
         }
     }
 
@@ -218,12 +225,12 @@ final class Fanouts: Sendable {
         self.pageSize = pageSize
     }
 
-    func retain(_ namespace: Namespace) -> Fanout {
+    /// The namespace's fan-out, and the subscriber's token for its `wait`.
+    func retain(_ namespace: Namespace) -> (Fanout, token: Int) {
         active.withLock { active in
             let fanout = active[namespace] ?? Fanout(namespace: namespace, store: store, pageSize: pageSize)
             active[namespace] = fanout
-            fanout.retain()
-            return fanout
+            return (fanout, fanout.retain())
         }
     }
 

@@ -97,14 +97,15 @@ extension Relay {
     /// exactly where this subscriber is (behind them, or a filter or batch
     /// size that needs its own pages).
     func streamEvents(_ subscription: SubscriptionRequest, _ outbound: WebSocketOutboundWriter) async {
-        let fanout = fanouts.retain(subscription.namespace)
+        let (fanout, token) = fanouts.retain(subscription.namespace)
         defer { fanouts.release(fanout) }
         let filtered = subscription.filter != .all
         var cursor = subscription.cursor
         var position: UInt64?
         while !Task.isCancelled, store.isOpen {
             if let at = position {
-                if let chunk = fanout.chunk(after: at), chunk.events.count <= subscription.batch {
+                switch fanout.next(after: at) {
+                case .chunk(let chunk) where chunk.events.count <= subscription.batch:
                     let message: ByteBuffer
                     var count = chunk.events.count
                     if filtered {
@@ -122,10 +123,11 @@ extension Relay {
                         metrics.sharedMessages.increment()
                     }
                     continue
-                }
-                if fanout.isHead(at) {
-                    await fanout.wait(after: at)
+                case .head:
+                    await fanout.wait(after: at, token: token)
                     continue
+                case .chunk, .behind:
+                    break  // a chunk larger than this subscriber's batch, or behind the chunks: read the store
                 }
             }
             let page: Page
@@ -146,8 +148,8 @@ extension Relay {
                 metrics.deliveredEvents.increment(by: page.events.count)
                 metrics.ownMessages.increment()
             }
-            if through >= page.lastPosition, fanout.chunk(after: through) == nil {
-                await fanout.wait(after: through)
+            if through >= page.lastPosition, case .head = fanout.next(after: through) {
+                await fanout.wait(after: through, token: token)
             }
         }
     }
