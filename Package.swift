@@ -49,6 +49,8 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        // Linux's epoll(7), for the benchmark's subscriber reader.
+        .systemLibrary(name: "CEpoll", path: "Benchmarks/CEpoll"),
 
         .target(
             name: "TrailCore",
@@ -143,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "trail-bench",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "TrailWorkloads", "CRocksDB", "COpenSSL",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "TrailWorkloads", "CRocksDB", "COpenSSL", "CEpoll",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
