@@ -43,6 +43,29 @@ private func sampleEvent(parents: [EventID] = [], payload: [UInt8] = Array("hell
         #expect(event.id.hex == "bf524174f013ee737f09b57dfc3278847f10572eda5f5ed174a24decf1cbd874")
     }
 
+    /// Replay reuses the previous event's type when the bytes are the same; a
+    /// type that differs from the hint is still checked in full.
+    @Test func storedDecodingReusesOnlyAnEqualType() throws {
+        let event = try sampleEvent()
+        let encoded = event.encoded
+        try encoded.withUnsafeBytes { bytes in
+            let hinted = try Event(stored: bytes, offset: 0, id: event.id, namespace: event.namespace, typeHint: "bid")
+            #expect(hinted == event)
+            let other = try Event(stored: bytes, offset: 0, id: event.id, namespace: event.namespace, typeHint: "ask")
+            #expect(other == event)
+        }
+        // "bid" → "b\u{1}d": a control character, refused although the hint is "bid".
+        var bad = encoded
+        let typeAt = 1 + 1 + event.namespace.name.utf8.count + 1 + 8 + 2 + 1
+        #expect(Array(bad[typeAt..<typeAt + 3]) == Array("bid".utf8))
+        bad[typeAt + 1] = 0x01
+        bad.withUnsafeBytes { bytes in
+            #expect(throws: DecodeError.self) {
+                try Event(stored: bytes, offset: 0, id: event.id, namespace: event.namespace, typeHint: "bid")
+            }
+        }
+    }
+
     @Test func parentsAreCanonicalSoTheSameFactsGiveTheSameID() throws {
         let a = EventID(bytes: [UInt8](repeating: 1, count: 32))
         let b = EventID(bytes: [UInt8](repeating: 2, count: 32))

@@ -34,7 +34,7 @@ public struct ByteReader<Bytes: RandomAccessCollection<UInt8>> where Bytes.Index
         DecodeError(context: context, field: field, offset: position ?? offset, reason: reason)
     }
 
-    @usableFromInline mutating func take(_ count: Int, _ field: @autoclosure () -> String) throws(DecodeError) -> Bytes.SubSequence {
+    @inlinable mutating func take(_ count: Int, _ field: @autoclosure () -> String) throws(DecodeError) -> Bytes.SubSequence {
         guard count <= remaining else {
             throw error(field(), .truncated(needed: count, available: remaining))
         }

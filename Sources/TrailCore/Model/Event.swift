@@ -162,10 +162,12 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
             storedID: nil, storedNamespace: namespace)
     }
 
-    /// The same, reading a buffer in place (a RocksDB value during replay).
-    public init(stored buffer: UnsafeRawBufferPointer, offset: Int, id: EventID, namespace: Namespace) throws(DecodeError) {
+    /// The same, reading a buffer in place (a RocksDB value during replay). A
+    /// type equal to `typeHint` (the previous event's, already checked) is
+    /// reused rather than validated again.
+    public init(stored buffer: UnsafeRawBufferPointer, offset: Int, id: EventID, namespace: Namespace, typeHint: String? = nil) throws(DecodeError) {
         self = try EventCodec.decode(
             buffer, from: offset, limits: EventLimits(payloadBytesMax: EventLimits.payloadBytesCeiling),
-            storedID: id, storedNamespace: namespace)
+            storedID: id, storedNamespace: namespace, typeHint: typeHint)
     }
 }

@@ -6,10 +6,12 @@
 /// reference counting (measured: array-backed ids cost several percent of an append).
 public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static let byteCount = 32
-    let words: (UInt64, UInt64, UInt64, UInt64)
+    @usableFromInline let words: (UInt64, UInt64, UInt64, UInt64)
 
     /// `bytes` must be 32 bytes; the codec and the store check lengths before calling.
-    public init(bytes: some Collection<UInt8>) {
+    /// Inlinable, so that a caller in another module (the store, reading a RocksDB
+    /// value in place) gets a version for its own collection, not a generic one.
+    @inlinable public init(bytes: some Collection<UInt8>) {
         precondition(bytes.count == Self.byteCount, "an event id is 32 bytes, got \(bytes.count)")
         if let words = bytes.withContiguousStorageIfAvailable({ buffer in
             let raw = UnsafeRawBufferPointer(buffer)

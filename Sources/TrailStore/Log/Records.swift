@@ -52,12 +52,12 @@ struct LogRecord {
 
     /// Origin, originSeq and event of a stored record, read from `bytes` in
     /// place (an array, or a RocksDB buffer on the replay path).
-    static func decodeEvent(_ bytes: UnsafeRawBufferPointer, namespace: Namespace) throws(DecodeError) -> (UInt32, UInt64, Event) {
+    static func decodeEvent(_ bytes: UnsafeRawBufferPointer, namespace: Namespace, typeHint: String? = nil) throws(DecodeError) -> (UInt32, UInt64, Event) {
         var reader = ByteReader(bytes, context: "log record")
         let origin = try reader.readUInt32("origin")
         let originSeq = try reader.readUInt64("originSeq")
         let id = EventID(bytes: try reader.readBytes(EventID.byteCount, "id"))
-        return (origin, originSeq, try Event(stored: bytes, offset: reader.offset, id: id, namespace: namespace))
+        return (origin, originSeq, try Event(stored: bytes, offset: reader.offset, id: id, namespace: namespace, typeHint: typeHint))
     }
 
     /// The event, checked field by field, with the stored id.

@@ -125,6 +125,8 @@ extension Store {
         var origins = originRegistry.snapshot
         var examined = 0
         var expected = after + 1
+        // A page's events mostly share a few types: each is validated once.
+        var lastType: String?
         // An event is seen when any of its slots is: the reader may have met it
         // on a relay where it holds another origin's slot (see `AliasRecord`).
         var aliasSlots = [UInt64: [(origin: UInt32, originSeq: UInt64)]]()
@@ -141,8 +143,9 @@ extension Store {
             // Decoded in place from RocksDB's buffer: no copy of the whole record first.
             let at = expected
             let (stored, originIndex) = try iterator.withValue { value in
-                try decodeLogRecord(value, position: at, state: state, origins: &origins)
+                try decodeLogRecord(value, position: at, state: state, origins: &origins, typeHint: lastType)
             }
+            lastType = stored.event.type
             result.scannedByIndex[originIndex] = stored.originSeq
             result.through = expected
             examined += 1
@@ -161,10 +164,10 @@ extension Store {
     }
 
     func decodeLogRecord(
-        _ bytes: UnsafeRawBufferPointer, position: UInt64, state: NamespaceState, origins: inout [RelayID]
+        _ bytes: UnsafeRawBufferPointer, position: UInt64, state: NamespaceState, origins: inout [RelayID], typeHint: String? = nil
     ) throws -> (StoredEvent, UInt32) {
         do {
-            let (origin, originSeq, event) = try LogRecord.decodeEvent(bytes, namespace: state.namespace)
+            let (origin, originSeq, event) = try LogRecord.decodeEvent(bytes, namespace: state.namespace, typeHint: typeHint)
             if Int(origin) >= origins.count { origins = originRegistry.snapshot }
             guard Int(origin) < origins.count else {
                 throw StoreError.corrupt(what: "log record \(position) of \(state.namespace)", detail: "origin index \(origin) is unknown")
