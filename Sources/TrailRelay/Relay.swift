@@ -112,7 +112,8 @@ public final class Relay: Service, Sendable {
         }
         let router = makeRouter()
         let plain = HTTPServerBuilder.http1WebSocketUpgrade(
-            webSocketRouter: router, configuration: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30))))
+            webSocketRouter: router,
+            configuration: .init(ws: .init(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))))
         let application = Application(
             responder: RelayResponder(relay: self, router: router.buildResponder(), errors: errorMiddleware),
             server: try serverTLS.map { try HTTPServerBuilder.tls(plain, tlsConfiguration: $0) } ?? plain,

@@ -258,6 +258,9 @@ public struct Segment: Sendable, Hashable {
         var next = ranges.map(\.first)
         var records = [Record]()
         records.reserveCapacity(count)
+        // The namespace and a type equal to the previous event's are reused rather
+        // than parsed again; the id is computed from the bytes, as always.
+        var lastType: String?
         for index in 0..<count {
             let at = reader.offset
             let slot = Int(try reader.readUInt16("record \(index) origin"))
@@ -271,13 +274,17 @@ public struct Segment: Sendable, Hashable {
             let eventOffset = reader.offset
             let bytes = try reader.readBytes(length, "record \(index) event")
             let event: Event
-            do { event = try Event(decoding: UnsafeRawBufferPointer(rebasing: bytes), limits: limits) } catch {
+            do {
+                event = try EventCodec.decode(
+                    UnsafeRawBufferPointer(rebasing: bytes), from: 0, limits: limits, storedID: nil, storedNamespace: namespace, typeHint: lastType)
+            } catch {
                 throw DecodeError(context: "segment body", field: "record \(index) event", offset: eventOffset + error.offset,
                                   reason: .invalid("\(error.field): \(error.description)"))
             }
             guard event.namespace == namespace else {
                 throw reader.error("record \(index) event", .invalid("is in namespace \(event.namespace); the segment is \(namespace)"), at: eventOffset)
             }
+            lastType = event.type
             records.append(Record(origin: ranges[slot].origin, originSeq: next[slot], event: event))
             next[slot] += 1
         }
