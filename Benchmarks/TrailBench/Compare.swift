@@ -314,14 +314,9 @@ func appendNATS(_ port: Int, subject: String, total: Int, batch: Int, namespaces
 func replayTrail(_ serve: ServeChild, total: Int) async throws {
     let client = TrailClient(relays: [serve.url], requestTimeout: .seconds(60))
     let namespace = try Namespace("bench/one")
-    var cursor: String?
     var read = 0
-    while read < total {
-        let page = try await client.readBinary(namespace, after: cursor, limit: 10_000)
-        guard !page.events.isEmpty else { throw BenchError("trail replay stopped at \(read) of \(total)") }
-        read += page.events.count
-        cursor = page.cursor
-    }
+    for try await page in client.replay(namespace, pageSize: 10_000) { read += page.events.count }
+    guard read == total else { throw BenchError("trail replay stopped at \(read) of \(total)") }
     try await client.shutdown()
 }
 

@@ -189,13 +189,74 @@ public final class TrailClient: Sendable {
     /// Reads a page as a binary bulk body (`Accept: application/x-trail-events`):
     /// no JSON either side, for replaying a log fast. Takes a fast cursor (or none).
     public func readBinary(_ namespace: Namespace, after cursor: String? = nil, limit: Int = 1000) async throws -> BinaryPage {
+        try Self.binaryPage(try await fetchBinary(namespace, after: cursor, limit: limit))
+    }
+
+    /// Replays `namespace` from `cursor` (a fast cursor, or none for the
+    /// start) as binary pages, through the end of the log as of the last
+    /// page. While a page is decoded (every id checked against its bytes)
+    /// and handed out, the request for the next one is already on its way,
+    /// so the relay reads page N+1 while this side checks page N: one page
+    /// ahead, never more. A fast cursor names one relay, so every page after
+    /// the first comes from the relay that answered the first.
+    public func replay(_ namespace: Namespace, after cursor: String? = nil, pageSize: Int = 10_000) -> Replay {
+        Replay(client: self, namespace: namespace, cursor: cursor, pageSize: pageSize)
+    }
+
+    public struct Replay: AsyncSequence, Sendable {
+        public typealias Element = BinaryPage
+        let client: TrailClient
+        let namespace: Namespace
+        let cursor: String?
+        let pageSize: Int
+
+        public func makeAsyncIterator() -> Iterator {
+            Iterator(client: client, namespace: namespace, cursor: cursor, pageSize: pageSize)
+        }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let client: TrailClient
+            let namespace: Namespace
+            let cursor: String?
+            let pageSize: Int
+            var ahead: Task<Answer, any Error>?
+            var started = false
+
+            public mutating func next() async throws -> BinaryPage? {
+                let answer: Answer
+                if let ahead {
+                    answer = try await ahead.value
+                } else if !started {
+                    started = true
+                    answer = try await client.fetchBinary(namespace, after: cursor, limit: pageSize)
+                } else {
+                    return nil
+                }
+                ahead = nil
+                let page = try TrailClient.binaryPage(answer)
+                guard !page.events.isEmpty else { return nil }
+                if !page.isAtEnd {
+                    let (client, namespace, pageSize, relay, next) = (client, namespace, pageSize, answer.relay, page.cursor)
+                    ahead = Task { try await client.fetchBinary(namespace, after: next, limit: pageSize, only: relay) }
+                }
+                return page
+            }
+        }
+    }
+
+    /// A binary page's answer, its status checked; the body is not decoded yet.
+    func fetchBinary(_ namespace: Namespace, after cursor: String?, limit: Int, only relay: String? = nil) async throws -> Answer {
         var query: [(String, String)] = [("limit", String(limit))]
         if let cursor { query.append(("after", cursor)) }
-        let answer = try await request(.GET, "/v1/events/\(Self.escape(namespace))", query: query, accept: BulkBody.mediaType)
+        let answer = try await request(.GET, "/v1/events/\(Self.escape(namespace))", query: query, only: relay, accept: BulkBody.mediaType)
         guard answer.status == .ok else {
             _ = try Self.decode(PageOutput.self, answer)
             throw TrailClientError.malformed("a \(answer.status.code) answer to a binary read")
         }
+        return answer
+    }
+
+    static func binaryPage(_ answer: Answer) throws -> BinaryPage {
         func header(_ name: String) throws -> String {
             guard let value = answer.headers.first(name: name) else { throw TrailClientError.malformed("binary page without \(name)") }
             return value
@@ -249,7 +310,7 @@ public final class TrailClient: Sendable {
 
     // MARK: HTTP
 
-    struct Answer {
+    struct Answer: Sendable {
         var status: HTTPResponseStatus
         var body: ByteBuffer
         var relay: String

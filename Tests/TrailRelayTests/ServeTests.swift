@@ -306,6 +306,24 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         }
         #expect(read == events)
         #expect(positions == Array(1...25))
+
+        // The same log through `replay`, a page ahead: every event once, in order,
+        // from the start and from a cursor; an empty log gives no page.
+        var replayed = [Event]()
+        var firsts = [UInt64]()
+        for try await page in client.replay(namespace, pageSize: 10) {
+            replayed += page.events
+            firsts.append(page.firstPosition)
+        }
+        #expect(replayed == events && firsts == [1, 11, 21])
+        let middle = try await client.readBinary(namespace, limit: 7).cursor
+        var rest = [Event]()
+        for try await page in client.replay(namespace, after: middle, pageSize: 10) { rest += page.events }
+        #expect(rest == Array(events[7...]))
+        var emptyPages = 0
+        for try await _ in client.replay(try Namespace("replay/nothing-here")) { emptyPages += 1 }
+        #expect(emptyPages == 0)
+
         let json = try await client.read(namespace, limit: 1)
         await #expect(throws: (any Error).self) { try await client.readBinary(namespace, after: json.portableCursor) }
         let (status, text) = try await http("GET", relay.url + "/v1/events/replay/binary?type=bin", contentType: "application/json")
