@@ -194,8 +194,8 @@ public final class TrailClient: Sendable {
 
     /// Replays `namespace` from `cursor` (a fast cursor, or none for the
     /// start) as binary pages, through the end of the log as of the last
-    /// page. While a page is decoded (every id checked against its bytes)
-    /// and handed out, the request for the next one is already on its way,
+    /// page. While a page is decoded (each event checked field by field, its
+    /// id computed from its bytes) and handed out, the request for the next one is already on its way,
     /// so the relay reads page N+1 while this side checks page N: one page
     /// ahead, never more. A fast cursor names one relay, so every page after
     /// the first comes from the relay that answered the first.

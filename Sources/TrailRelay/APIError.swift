@@ -33,7 +33,7 @@ struct APIError: HTTPResponseError, Sendable {
             self.init(
                 .badRequest, "bad_cursor", field: cursorField,
                 "\(error.description); use the portable cursor to resume on another relay")
-        case .cursorBeyondLog:
+        case .cursorBeyondLog, .invalidCursor:
             self.init(.badRequest, "bad_cursor", field: cursorField, error.description)
         case .unknownNamespace:
             self.init(.notFound, "unknown_namespace", field: "namespace", error.description)

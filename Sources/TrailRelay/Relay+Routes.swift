@@ -185,15 +185,13 @@ extension Relay {
         let limitMax = binary ? 10 * configuration.pageEventCountMax : configuration.pageEventCountMax
         let limit = try Self.integer(request, "limit", default: min(100, configuration.pageEventCountMax), 1...limitMax)
         let filter = try Self.filter(request)
+        if binary { return try binaryPage(namespace, after: cursor, limit: limit, filter: filter) }
         let page: Page
         do { page = try store.read(namespace, after: cursor, limit: limit, filter: filter) } catch let error as StoreError {
             throw APIError(error)
         }
         metrics.readRequests.increment()
         metrics.readEvents.increment(by: page.events.count)
-        if binary {
-            return try Self.binaryPage(page, cursor: cursor, filter: filter)
-        }
         var writer = JSONWriter(capacity: 512 * page.events.count + 256)
         writer.write(Self.output(page))
         return jsonResponse(written: writer)
@@ -201,21 +199,41 @@ extension Relay {
 
     /// A page as a binary bulk body (`BulkBody`), its cursors in headers.
     /// Positions are dense from `Trail-First-Position`: so only a fast cursor
-    /// (or none) and no filter, which would skip some.
-    static func binaryPage(_ page: Page, cursor: Cursor?, filter: ReadFilter) throws(APIError) -> Response {
+    /// (or none) and no filter, which would skip some. The events go out as
+    /// the canonical bytes the store holds, neither decoded nor encoded
+    /// again here; the client decodes each and computes its id.
+    func binaryPage(_ namespace: Namespace, after cursor: Cursor?, limit: Int, filter: ReadFilter) throws(APIError) -> Response {
         if case .vector = cursor {
             throw APIError(.badRequest, "bad_parameter", field: "after", "a binary page resumes from a fast cursor; a portable one skips events, so positions would not be dense (read JSON)")
         }
         guard filter.types == nil, filter.authors == nil else {
             throw APIError(.badRequest, "bad_parameter", field: "type", "a binary page holds every event; filters are for JSON pages")
         }
-        let body = BulkBody.encode(page.events.map(\.event))
+        var body = ByteBuffer()
+        body.reserveCapacity(min(limit, 1024) * 320)
+        var first: UInt64 = 0
+        var count = 0
+        let page: Page
+        do {
+            page = try store.readStored(namespace, after: cursor, limit: limit) { position, event in
+                if count == 0 { first = position }
+                count += 1
+                body.writeInteger(UInt32(event.count))
+                body.writeBytes(event)
+            }
+        } catch let error as StoreError {
+            throw APIError(error)
+        } catch {
+            throw APIError(.internalServerError, "internal", "\(error)")
+        }
+        metrics.readRequests.increment()
+        metrics.readEvents.increment(by: count)
         var headers: HTTPFields = [.contentType: BulkBody.mediaType]
-        headers[HTTPField.Name("Trail-First-Position")!] = String(page.events.first?.position ?? 0)
+        headers[HTTPField.Name("Trail-First-Position")!] = String(first)
         headers[HTTPField.Name("Trail-Cursor")!] = page.cursor.text
         headers[HTTPField.Name("Trail-Portable-Cursor")!] = page.portableCursor.text
         headers[HTTPField.Name("Trail-Last-Position")!] = String(page.lastPosition)
-        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: body))
     }
 
     static func output(_ page: Page) -> PageOutput {

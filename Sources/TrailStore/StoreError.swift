@@ -11,6 +11,8 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
     case cursorFromOtherRelay(cursorRelay: UInt64, thisRelay: UInt64)
     /// A fast cursor past the end of the log: made by another incarnation of this relay, or forged.
     case cursorBeyondLog(namespace: Namespace, position: UInt64, last: UInt64)
+    /// A cursor of a kind this read does not take.
+    case invalidCursor(String)
     case pendingFull(writer: Int, limit: Int)
     case overloaded(queuedJobs: Int)
     /// The data directory's filesystem has less free space than the store's
@@ -39,6 +41,7 @@ public enum StoreError: Error, Sendable, CustomStringConvertible {
         case .diskFull(let directory, let available, let reserve):
             "the disk of \(directory) is nearly full: \(available >> 20) MiB left once the memtables are written out, under the \(reserve >> 20) MiB reserve; appends are refused until space is freed (every acknowledged event is kept)"
         case .invalidEvent(let detail): "invalid event: \(detail)"
+        case .invalidCursor(let detail): "invalid cursor: \(detail)"
         case .incompatibleDirectory(let detail): "data directory cannot be used: \(detail)"
         case .closed: "store is closed"
         case .readOnly: "store is open read-only (secondary); appends go to the process that owns the data directory"

@@ -39,6 +39,41 @@ import TrailStore
         #expect(rest.map(\.id) == orderB)
     }
 
+    /// `readStored` hands out each event's stored bytes — exactly its canonical
+    /// encoding — at dense positions, with the same cursors as `read`; a
+    /// portable cursor is refused.
+    @Test func storedBytesPageMatchesTheDecodedPage() async throws {
+        let origins = [relayKey(1), relayKey(2)]
+        let history = try History(seed: 9, namespace: "replay/stored", origins: origins, count: 120)
+        let directory = TemporaryDirectory("stored")
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        _ = try await store.apply(contentsOf: history.events)
+        let namespace = try Namespace("replay/stored")
+        var fast: Cursor?
+        var pages = 0
+        while true {
+            let decoded = try store.read(namespace, after: fast, limit: 50)
+            var positions = [UInt64]()
+            var bytes = [[UInt8]]()
+            let stored = try store.readStored(namespace, after: fast, limit: 50) { position, event in
+                positions.append(position)
+                bytes.append(Array(event))
+            }
+            #expect(positions == decoded.events.map(\.position))
+            #expect(bytes == decoded.events.map(\.event.encoded))
+            #expect(try bytes.map { try Event(decoding: $0).id } == decoded.events.map(\.id))
+            #expect(stored.cursor == decoded.cursor && stored.portableCursor == decoded.portableCursor)
+            #expect(stored.lastPosition == decoded.lastPosition && stored.events.isEmpty)
+            fast = stored.cursor
+            pages += 1
+            if decoded.events.isEmpty { break }
+        }
+        #expect(pages == 4)  // 50, 50, 20, then none
+        let portable = try store.read(namespace, limit: 10).portableCursor
+        #expect(throws: StoreError.self) { try store.readStored(namespace, after: portable) { _, _ in } }
+    }
+
     @Test func portableCursorFromAFastPositionNamesExactlyTheEventsBeforeIt() async throws {
         let directory = TemporaryDirectory()
         let store = try Store(directory: directory.path)

@@ -17,6 +17,33 @@ extension Store {
     public func read(
         _ namespace: Namespace, after cursor: Cursor? = nil, limit: Int = 1000, filter: ReadFilter = .all, bySlot: Bool = false
     ) throws -> Page {
+        try readPage(namespace, after: cursor, limit: limit, filter: filter, bySlot: bySlot, stored: nil)
+    }
+
+    /// A page of the log after a fast cursor (from the start when nil), its
+    /// events handed to `visit` as their stored canonical bytes with their
+    /// positions, in log order, without decoding them: for a reader that
+    /// sends events on as bytes and decodes them at the other end (binary
+    /// pages). The returned page has the cursors and no events. The bytes
+    /// are RocksDB's, checked by its block checksums; they are valid only
+    /// during the call. A portable cursor throws: it skips events, and a
+    /// visitor is handed every position.
+    public func readStored(
+        _ namespace: Namespace, after cursor: Cursor? = nil, limit: Int = 1000,
+        _ visit: (_ position: UInt64, _ event: UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Page {
+        if case .vector = cursor {
+            throw StoreError.invalidCursor("stored bytes are read after a fast cursor; a portable one skips events")
+        }
+        return try withoutActuallyEscaping(visit) { visit in
+            try readPage(namespace, after: cursor, limit: limit, filter: .all, bySlot: false, stored: visit)
+        }
+    }
+
+    private func readPage(
+        _ namespace: Namespace, after cursor: Cursor?, limit: Int, filter: ReadFilter, bySlot: Bool,
+        stored: ((UInt64, UnsafeRawBufferPointer) throws -> Void)?
+    ) throws -> Page {
         let limit = max(1, min(limit, configuration.pageEventCountMax))
         guard let state = state(of: namespace) else {
             if case .position(let relay, let position) = cursor {
@@ -29,7 +56,7 @@ extension Store {
                         portableCursor: .vector(seen), lastPosition: 0)
         }
         let start = try startPosition(state, cursor)
-        let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter, bySlot: bySlot)
+        let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter, bySlot: bySlot, stored: stored)
         let portable: VersionVector
         if scan.through == state.lastPosition {
             portable = vector(from: state.vector).merging(start.seen ?? VersionVector())
@@ -116,7 +143,11 @@ extension Store {
 
     /// Reads the log after `after`, skipping events named by `seen` and those
     /// the filter refuses; stops at `limit` events or `pageEventCountMax` examined.
-    func scan(_ state: NamespaceState, after: UInt64, seen: VersionVector?, limit: Int, filter: ReadFilter, bySlot: Bool = false) throws -> Scan {
+    /// With `stored`, each record's event bytes go to it undecoded (no `seen`, no filter).
+    func scan(
+        _ state: NamespaceState, after: UInt64, seen: VersionVector?, limit: Int, filter: ReadFilter, bySlot: Bool = false,
+        stored: ((UInt64, UnsafeRawBufferPointer) throws -> Void)? = nil
+    ) throws -> Scan {
         var result = Scan(through: after)
         guard after < state.lastPosition else { return result }
         let lower = Keys.log(shard: state.shard, namespace: state.number, position: after + 1)
@@ -135,10 +166,27 @@ extension Store {
                 aliasSlots[alias.eventPosition, default: []].append((alias.origin, alias.originSeq))
             }
         }
-        while iterator.isValid, result.events.count < limit, examined < configuration.pageEventCountMax {
+        while iterator.isValid, (stored == nil ? result.events.count : examined) < limit, examined < configuration.pageEventCountMax {
             let position = iterator.keySuffix64
             guard position == expected else {
                 throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "expected position \(expected), found \(position.map(String.init) ?? "a malformed key")")
+            }
+            if let stored {
+                let at = expected
+                let (originIndex, originSeq) = try iterator.withValue { value -> (UInt32, UInt64) in
+                    guard value.count > LogRecord.headerByteCount else {
+                        throw StoreError.corrupt(what: "log record \(at) of \(state.namespace)", detail: "\(value.count) bytes, shorter than its header")
+                    }
+                    try stored(at, UnsafeRawBufferPointer(rebasing: value[LogRecord.headerByteCount...]))
+                    return (UInt32(bigEndian: value.loadUnaligned(fromByteOffset: 0, as: UInt32.self)),
+                            UInt64(bigEndian: value.loadUnaligned(fromByteOffset: 4, as: UInt64.self)))
+                }
+                result.scannedByIndex[originIndex] = originSeq
+                result.through = expected
+                examined += 1
+                expected += 1
+                iterator.next()
+                continue
             }
             // Decoded in place from RocksDB's buffer: no copy of the whole record first.
             let at = expected
@@ -157,7 +205,7 @@ extension Store {
             if filter.admits(stored.event) { result.events.append(stored) }
         }
         try iterator.checkError()
-        if result.through < state.lastPosition, result.events.count < limit, examined < configuration.pageEventCountMax {
+        if result.through < state.lastPosition, (stored == nil ? result.events.count : examined) < limit, examined < configuration.pageEventCountMax {
             throw StoreError.corrupt(what: "log of \(state.namespace)", detail: "ends at \(result.through), state says \(state.lastPosition)")
         }
         return result
