@@ -39,7 +39,8 @@ public enum BulkBody {
                 throw Invalid(index: events.count, offset: offset, isFraming: true, reason: "length \(length) runs past the body's end")
             }
             do {
-                events.append(try Event(decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 4 + length)]), limits: limits))
+                events.append(try Event(
+                    decoding: UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + 4 + length)]), limits: limits, after: events.last))
             } catch {
                 throw Invalid(index: events.count, offset: offset + 4, isFraming: false, reason: "\(error)")
             }

@@ -63,6 +63,12 @@ private func sampleEvent(parents: [EventID] = [], payload: [UInt8] = Array("hell
             #expect(throws: DecodeError.self) {
                 try Event(stored: bytes, offset: 0, id: event.id, namespace: event.namespace, typeHint: "bid")
             }
+            // The same through a run of untrusted events: the previous one's type is no pass.
+            #expect(throws: DecodeError.self) { try Event(decoding: bytes, after: event) }
+        }
+        try encoded.withUnsafeBytes { bytes in
+            let next = try Event(decoding: bytes, after: event)
+            #expect(next == event && next.id == event.id)
         }
     }
 

@@ -138,9 +138,14 @@ public struct Event: Hashable, Sendable, CustomStringConvertible {
         self = try EventCodec.decode(bytes, from: 0, limits: limits, storedID: nil, storedNamespace: nil)
     }
 
-    /// Decodes untrusted bytes in place (a record inside a segment).
-    public init(decoding buffer: UnsafeRawBufferPointer, limits: EventLimits = .default) throws(DecodeError) {
-        self = try EventCodec.decode(buffer, from: 0, limits: limits, storedID: nil, storedNamespace: nil)
+    /// Decodes untrusted bytes in place (a record inside a segment). With
+    /// `previous` (the event decoded just before, from a run of them), a
+    /// namespace or type whose bytes equal its own is reused rather than
+    /// parsed and validated again; everything else is checked as always, and
+    /// the id is computed from the bytes.
+    public init(decoding buffer: UnsafeRawBufferPointer, limits: EventLimits = .default, after previous: Event? = nil) throws(DecodeError) {
+        self = try EventCodec.decode(
+            buffer, from: 0, limits: limits, storedID: nil, storedNamespace: previous?.namespace, typeHint: previous?.type)
     }
 
     /// Decodes an event that a store wrote, starting at `offset` of `bytes`, with
