@@ -14,6 +14,22 @@ let quick = arguments.contains("--quick")
 let trailOnly = arguments.contains("--trail-only")
 let shardCount = Int(ProcessInfo.processInfo.environment["TRAIL_BENCH_SHARDS"] ?? "") ?? StoreConfiguration().shardCount
 let selected = Set(arguments.filter { !$0.hasPrefix("--") })
+let benchmarkNames: Set = [
+    "all", "append", "synced", "replay", "crypto", "rss", "rss-raw", "catchup", "wire", "signed", "partition", "push",
+    "verify", "verify-signed", "transfer", "http", "bulk", "fanout", "scale", "compare",
+]
+let flags: Set = ["--quick", "--trail-only", "--write-docs"]
+// An unknown name or flag (`--help` among them) prints the list rather than running every benchmark.
+if let unknown = arguments.first(where: { $0.hasPrefix("--") ? !flags.contains($0) : !benchmarkNames.contains($0) }) {
+    let names = benchmarkNames.subtracting(["rss-raw"]).sorted().joined(separator: "|")
+    FileHandle.standardError.write(Data("""
+        \(unknown == "--help" || unknown == "-h" ? "" : "trail-bench: unknown argument \(unknown)\n")\
+        usage: trail-bench [\(names)]... [--quick] [--trail-only] [--write-docs]
+          no name runs every benchmark but compare; each prints Trail's figure beside a baseline from the same run
+
+        """.utf8))
+    exit(unknown == "--help" || unknown == "-h" ? 0 : 64)
+}
 func wanted(_ name: String) -> Bool {
     // `compare` runs other servers: only when asked for by name.
     (selected.isEmpty || selected.contains("all") || selected.contains(name)) && !(selected == ["compare"])

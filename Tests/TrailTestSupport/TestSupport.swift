@@ -36,6 +36,24 @@ public struct MissingBinary: Error, CustomStringConvertible {
     public var description: String { "cannot find the trail executable; run `swift build` first or set TRAIL_BINARY" }
 }
 
+/// The `trail` children still running, by PID: killed when the test process
+/// exits, so that a test that failed before its child was stopped (its
+/// `defer { Task { … stop } }` had no time to run) leaves no relay behind.
+/// A PID is here only while its child is unreaped, so it cannot be reused.
+private final class RunningChildren: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pids = Set<pid_t>()
+
+    static let shared: RunningChildren = {
+        atexit { RunningChildren.shared.killAll() }
+        return RunningChildren()
+    }()
+
+    func insert(_ pid: pid_t) { lock.withLock { _ = pids.insert(pid) } }
+    func remove(_ pid: pid_t) { lock.withLock { _ = pids.remove(pid) } }
+    func killAll() { for pid in lock.withLock({ pids }) { kill(pid, SIGKILL) } }
+}
+
 /// A long-running `trail` command (`peer`, `serve`) as a child process,
 /// stopped by a signal this test sends to it alone.
 public final class TrailProcess: Sendable {
@@ -58,6 +76,9 @@ public final class TrailProcess: Sendable {
                 .path(FilePath(binary)), arguments: Arguments(arguments), environment: .inherit.updating(overrides),
                 input: .none, output: .sequence, error: .discarded
             ) { execution in
+                let pid = execution.processIdentifier.value
+                RunningChildren.shared.insert(pid)
+                defer { RunningChildren.shared.remove(pid) }
                 let reader = Task {
                     for try await line in execution.standardOutput.strings() where line.contains("listening on ") {
                         lineSink.yield(line.trimmingCharacters(in: .whitespacesAndNewlines))
