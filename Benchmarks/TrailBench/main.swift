@@ -100,7 +100,7 @@ func rawKey(_ namespace: Int, _ position: Int) -> [UInt8] {
 
 if wanted("append") {
     let total = quick ? 50_000 : 500_000
-    for namespaces in [1, 1000] {
+    for namespaces in (ProcessInfo.processInfo.environment["TRAIL_BENCH_NAMESPACES"].map { [Int($0)!] } ?? [1, 1000]) {
         let events = try makeEvents(total, namespaces: namespaces, prefix: "batch")
         let store = try Store(directory: scratch + "/append-\(namespaces)", configuration: StoreConfiguration(durability: .buffered, shardCount: shardCount))
         let trailSeconds = try await seconds {

@@ -55,7 +55,7 @@ extension ShardWriter {
         namespace.eventCount -= removed
         namespace.byteCount -= removedBytes
         namespaces[number] = namespace
-        group.touched.insert(number)
+        group.touch(number)
         logger.debug("trimmed", metadata: ["namespace": "\(namespace.namespace)", "through": "\(trimmed)"])
         return trimmed
     }
