@@ -106,7 +106,7 @@ extension Store {
 
     func send(_ items: [ShardWriter.Item], to writer: ShardWriter) async throws -> [AppendResult] {
         try await withCheckedThrowingContinuation { continuation in
-            writer.enqueue(.append(items, continuation), inline: true)
+            writer.enqueue(.append(items, continuation))
         }
     }
 

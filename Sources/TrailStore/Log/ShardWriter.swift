@@ -10,11 +10,9 @@ import TrailCore
 /// queued (up to `groupEventCountMax` events), places each event — duplicate,
 /// pending, or into the log at the next position — writes one RocksDB batch
 /// for the whole group, and only then resumes the appenders (group commit).
-/// An appender that finds the writer idle commits its own group instead
-/// (`enqueue(_:inline:)`). Whoever holds the queue's claim — the thread or that
-/// appender — is the only owner of `namespaces` and `pending`; readers see a
+/// The thread is the only owner of `namespaces` and `pending`; readers see a
 /// copy published after each commit. RocksDB writes and fsyncs block, which is
-/// why the writer is a thread and not a task on the cooperative pool.
+/// why this is a thread and not a task on the cooperative pool.
 final class ShardWriter: @unchecked Sendable {
     struct Item: Sendable {
         let event: Event
@@ -80,7 +78,7 @@ final class ShardWriter: @unchecked Sendable {
     let origins: OriginRegistry
     let signals: CommitSignals
     let configuration: StoreConfiguration
-    // The origin of local events; changed only by `setOrigin`, under the queue's claim.
+    // The origin of local events; changed only on the writer thread, by `setOrigin`.
     var localOrigin: UInt32
     var localRelay: RelayID
     var logger: Logger
@@ -97,7 +95,7 @@ final class ShardWriter: @unchecked Sendable {
     let siblings = Locked<[Weak]>([])
     struct Weak: @unchecked Sendable { weak var writer: ShardWriter? }
 
-    // Owned by the holder of the queue's claim (the writer thread, or an inline appender).
+    // Owned by the writer thread.
     var namespaces: [UInt32: NamespaceState] = [:]
     var pending = PendingIndex()
     /// Pending entries found ready when the shard was loaded (their
@@ -162,25 +160,13 @@ final class ShardWriter: @unchecked Sendable {
 
     // MARK: Queue
 
-    /// Queues `job` for the writer thread. With `inline`, a caller that finds
-    /// the writer idle commits the job's group itself, on its own thread: one
-    /// appender at a time then pays no hand-off to the writer thread and back
-    /// (measured: a fifth of a single caller's batch append). The writer's state
-    /// is owned by whoever holds the queue's claim, the thread or that caller.
-    func enqueue(_ job: Job, inline: Bool = false) {
+    func enqueue(_ job: Job) {
         if let failure = failure.withLock({ $0 }) {
             job.fail(failure)
             return
         }
         do throws(BlockingQueue<Job>.Refusal) {
-            if inline {
-                if let jobs = try queue.appendOrClaim(job, nextGroup) {
-                    commit(jobs)
-                    queue.release()
-                }
-            } else {
-                try queue.append(job)
-            }
+            try queue.append(job)
         } catch {
             switch error {
             case .closed: job.fail(StoreError.closed)
@@ -207,9 +193,8 @@ final class ShardWriter: @unchecked Sendable {
     }
 
     func run() {
-        while let jobs = queue.claim(nextGroup) {
+        while let jobs = queue.take(nextGroup) {
             commit(jobs)
-            queue.release()
         }
         persistAll()
         syncer?.stop()
