@@ -11,9 +11,32 @@ public final class TemporaryDirectory: Sendable {
 
     public init(_ label: String = "store") {
         path = NSTemporaryDirectory() + "trail-test-\(label)-\(UUID().uuidString.prefix(8))"
+        LiveDirectories.shared.insert(path)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    deinit {
+        try? FileManager.default.removeItem(atPath: path)
+        LiveDirectories.shared.remove(path)
+    }
+}
+
+/// Temporary directories not yet removed: the test process removes them as it
+/// exits, for a test whose directory outlives it (one still held by a
+/// `defer { Task { … } }` that never ran, or a test that failed first).
+private final class LiveDirectories: @unchecked Sendable {
+    private let lock = NSLock()
+    private var paths = Set<String>()
+
+    static let shared: LiveDirectories = {
+        atexit { LiveDirectories.shared.removeAll() }
+        return LiveDirectories()
+    }()
+
+    func insert(_ path: String) { lock.withLock { _ = paths.insert(path) } }
+    func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
+    func removeAll() {
+        for path in lock.withLock({ paths }) { try? FileManager.default.removeItem(atPath: path) }
+    }
 }
 
 /// The `trail` executable built beside this test bundle (`Tools/test` builds it first).
