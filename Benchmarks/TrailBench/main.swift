@@ -100,31 +100,42 @@ func rawKey(_ namespace: Int, _ position: Int) -> [UInt8] {
 
 if wanted("append") {
     let total = quick ? 50_000 : 500_000
+    // Two rounds, Trail and raw alternating, each into a fresh directory, and
+    // the best of each kept: the raw rate alone ranged 430–620 k ev/s between
+    // single runs on this machine, so one run of each gave a ratio off by a
+    // quarter either way.
+    let rounds = trailOnly ? 1 : 2
     for namespaces in (ProcessInfo.processInfo.environment["TRAIL_BENCH_NAMESPACES"].map { [Int($0)!] } ?? [1, 1000]) {
         let events = try makeEvents(total, namespaces: namespaces, prefix: "batch")
-        let store = try Store(directory: scratch + "/append-\(namespaces)", configuration: StoreConfiguration(durability: .buffered, shardCount: shardCount))
-        let trailSeconds = try await seconds {
-            var index = 0
-            while index < events.count {
-                _ = try await store.append(contentsOf: Array(events[index..<min(index + 100, events.count)]))
-                index += 100
-            }
-        }
-        store.close()
-        if trailOnly { print("trail \(Double(total) / trailSeconds) ev/s"); continue }
-        let raw = RawRocksDB(path: scratch + "/raw-append-\(namespaces)", sync: false)
         let values = events.map(\.encoded)
-        let rawSeconds = await seconds {
-            var index = 0
-            while index < values.count {
-                let end = min(index + 100, values.count)
-                raw.write(keys: (index..<end).map { rawKey($0 % namespaces, $0) }, values: Array(values[index..<end]))
-                index = end
-            }
+        var (trailBest, rawBest) = (Double.infinity, Double.infinity)
+        for round in 0..<rounds {
+            let store = try Store(directory: scratch + "/append-\(namespaces)-\(round)", configuration: StoreConfiguration(durability: .buffered, shardCount: shardCount))
+            trailBest = min(trailBest, try await seconds {
+                var index = 0
+                while index < events.count {
+                    _ = try await store.append(contentsOf: Array(events[index..<min(index + 100, events.count)]))
+                    index += 100
+                }
+            })
+            store.close()
+            try? FileManager.default.removeItem(atPath: scratch + "/append-\(namespaces)-\(round)")
+            if trailOnly { break }
+            let raw = RawRocksDB(path: scratch + "/raw-append-\(namespaces)-\(round)", sync: false)
+            rawBest = min(rawBest, await seconds {
+                var index = 0
+                while index < values.count {
+                    let end = min(index + 100, values.count)
+                    raw.write(keys: (index..<end).map { rawKey($0 % namespaces, $0) }, values: Array(values[index..<end]))
+                    index = end
+                }
+            })
+            raw.close()
+            try? FileManager.default.removeItem(atPath: scratch + "/raw-append-\(namespaces)-\(round)")
         }
-        raw.close()
+        if trailOnly { print("trail \(Double(total) / trailBest) ev/s"); continue }
         report(Row(name: "batch append ×100, \(namespaces) namespace\(namespaces == 1 ? "" : "s"), buffered",
-                   trail: Double(total) / trailSeconds, baseline: Double(total) / rawSeconds,
+                   trail: Double(total) / trailBest, baseline: Double(total) / rawBest,
                    baselineName: "raw batch", unit: "ev/s", goal: "≥ 0.50"))
     }
 }
