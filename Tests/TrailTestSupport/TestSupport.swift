@@ -11,33 +11,44 @@ public final class TemporaryDirectory: Sendable {
 
     public init(_ label: String = "store") {
         path = NSTemporaryDirectory() + "trail-test-\(label)-\(UUID().uuidString.prefix(8))"
-        LiveDirectories.shared.insert(path)
+        liveDirectories.insert(path)
     }
 
     deinit {
         try? FileManager.default.removeItem(atPath: path)
-        LiveDirectories.shared.remove(path)
+        liveDirectories.remove(path)
     }
 }
 
-/// Temporary directories not yet removed: the test process removes them as it
-/// exits, for a test whose directory outlives it (one still held by a
-/// `defer { Task { … } }` that never ran, or a test that failed first).
-private final class LiveDirectories: @unchecked Sendable {
+/// What a test left behind, undone as the test process exits (`atexit`):
+/// each element is handed to `undo` then, unless it was removed first.
+private final class LeftAtExit<Element: Hashable & Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var paths = Set<String>()
+    private var elements = Set<Element>()
+    private let undo: (Element) -> Void
 
-    static let shared: LiveDirectories = {
-        atexit { LiveDirectories.shared.removeAll() }
-        return LiveDirectories()
-    }()
+    init(_ undo: @escaping (Element) -> Void) { self.undo = undo }
 
-    func insert(_ path: String) { lock.withLock { _ = paths.insert(path) } }
-    func remove(_ path: String) { lock.withLock { _ = paths.remove(path) } }
-    func removeAll() {
-        for path in lock.withLock({ paths }) { try? FileManager.default.removeItem(atPath: path) }
-    }
+    func insert(_ element: Element) { lock.withLock { _ = elements.insert(element) } }
+    func remove(_ element: Element) { lock.withLock { _ = elements.remove(element) } }
+    func undoAll() { for element in lock.withLock({ elements }) { undo(element) } }
 }
+
+/// Temporary directories not yet removed, for a test whose directory outlives
+/// it (held by a `defer { Task { … } }` that never ran, or a test that failed first).
+private let liveDirectories: LeftAtExit<String> = {
+    atexit { liveDirectories.undoAll() }
+    return LeftAtExit { try? FileManager.default.removeItem(atPath: $0) }
+}()
+
+/// The `trail` children still running, by PID: killed when the test process
+/// exits, so that a test that failed before its child was stopped (its
+/// `defer { Task { … stop } }` had no time to run) leaves no relay behind.
+/// A PID is here only while its child is unreaped, so it cannot be reused.
+private let runningChildren: LeftAtExit<pid_t> = {
+    atexit { runningChildren.undoAll() }
+    return LeftAtExit { kill($0, SIGKILL) }
+}()
 
 /// The `trail` executable built beside this test bundle (`Tools/test` builds it first).
 public func trailBinary() throws -> String {
@@ -57,24 +68,6 @@ public func trailBinary() throws -> String {
 
 public struct MissingBinary: Error, CustomStringConvertible {
     public var description: String { "cannot find the trail executable; run `swift build` first or set TRAIL_BINARY" }
-}
-
-/// The `trail` children still running, by PID: killed when the test process
-/// exits, so that a test that failed before its child was stopped (its
-/// `defer { Task { … stop } }` had no time to run) leaves no relay behind.
-/// A PID is here only while its child is unreaped, so it cannot be reused.
-private final class RunningChildren: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pids = Set<pid_t>()
-
-    static let shared: RunningChildren = {
-        atexit { RunningChildren.shared.killAll() }
-        return RunningChildren()
-    }()
-
-    func insert(_ pid: pid_t) { lock.withLock { _ = pids.insert(pid) } }
-    func remove(_ pid: pid_t) { lock.withLock { _ = pids.remove(pid) } }
-    func killAll() { for pid in lock.withLock({ pids }) { kill(pid, SIGKILL) } }
 }
 
 /// A long-running `trail` command (`peer`, `serve`) as a child process,
@@ -100,8 +93,8 @@ public final class TrailProcess: Sendable {
                 input: .none, output: .sequence, error: .discarded
             ) { execution in
                 let pid = execution.processIdentifier.value
-                RunningChildren.shared.insert(pid)
-                defer { RunningChildren.shared.remove(pid) }
+                runningChildren.insert(pid)
+                defer { runningChildren.remove(pid) }
                 let reader = Task {
                     for try await line in execution.standardOutput.strings() where line.contains("listening on ") {
                         lineSink.yield(line.trimmingCharacters(in: .whitespacesAndNewlines))
