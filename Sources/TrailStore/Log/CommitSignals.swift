@@ -6,8 +6,7 @@ import TrailCore
 /// and returns at once.
 final class CommitSignals: Sendable {
     private struct Waiter {
-        /// nil: any namespace; `after` is then a generation.
-        let namespace: Namespace?
+        /// A position of its namespace, or for a waiter on any namespace a generation.
         let after: UInt64
         let continuation: CheckedContinuation<Void, Never>
     }
@@ -16,7 +15,11 @@ final class CommitSignals: Sendable {
         var last: [Namespace: UInt64] = [:]
         /// Counts notifications: a replicator waits for any namespace to grow.
         var generation: UInt64 = 0
-        var waiters: [UInt64: Waiter] = [:]
+        /// Waiters on one namespace, by namespace and token: a commit looks only
+        /// at its own namespaces' waiters, not at every subscriber of the store.
+        var byNamespace: [Namespace: [UInt64: Waiter]] = [:]
+        /// Waiters on any namespace, by token.
+        var anyNamespace: [UInt64: Waiter] = [:]
         var cancelled: Set<UInt64> = []
         var nextToken: UInt64 = 0
         var closed = false
@@ -25,14 +28,29 @@ final class CommitSignals: Sendable {
     private let state = Locked(State())
 
     func notify(namespace: Namespace, lastPosition: UInt64) {
+        notify(CollectionOfOne((namespace, lastPosition)))
+    }
+
+    /// Records the namespaces a group grew and wakes their waiters, under one lock.
+    func notify(_ grown: some Sequence<(Namespace, UInt64)>) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
-            state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
-            state.generation += 1
+            var ready = [CheckedContinuation<Void, Never>]()
+            for (namespace, lastPosition) in grown {
+                state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
+                state.generation += 1
+                guard var waiting = state.byNamespace.removeValue(forKey: namespace) else { continue }
+                for (token, waiter) in waiting where waiter.after < lastPosition {
+                    waiting.removeValue(forKey: token)
+                    ready.append(waiter.continuation)
+                }
+                if !waiting.isEmpty { state.byNamespace[namespace] = waiting }
+            }
             let generation = state.generation
-            let tokens = state.waiters.filter { _, waiter in
-                if let waiting = waiter.namespace { waiting == namespace && waiter.after < lastPosition } else { waiter.after < generation }
-            }.map(\.key)
-            return tokens.compactMap { state.waiters.removeValue(forKey: $0)?.continuation }
+            for (token, waiter) in state.anyNamespace where waiter.after < generation {
+                state.anyNamespace.removeValue(forKey: token)
+                ready.append(waiter.continuation)
+            }
+            return ready
         }
         ready.forEach { $0.resume() }
     }
@@ -41,8 +59,11 @@ final class CommitSignals: Sendable {
     func close() {
         let all: [CheckedContinuation<Void, Never>] = state.withLock { state in
             state.closed = true
-            defer { state.waiters = [:] }
-            return state.waiters.values.map(\.continuation)
+            defer {
+                state.byNamespace = [:]
+                state.anyNamespace = [:]
+            }
+            return state.byNamespace.values.flatMap { $0.values.map(\.continuation) } + state.anyNamespace.values.map(\.continuation)
         }
         all.forEach { $0.resume() }
     }
@@ -72,14 +93,22 @@ final class CommitSignals: Sendable {
                     if state.closed || reached || state.cancelled.remove(token) != nil {
                         return true
                     }
-                    state.waiters[token] = Waiter(namespace: namespace, after: position, continuation: continuation)
+                    let waiter = Waiter(after: position, continuation: continuation)
+                    if let namespace { state.byNamespace[namespace, default: [:]][token] = waiter } else { state.anyNamespace[token] = waiter }
                     return false
                 }
                 if resumeNow { continuation.resume() }
             }
         } onCancel: {
             let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                if let waiter = state.waiters.removeValue(forKey: token) { return waiter.continuation }
+                let waiter: Waiter?
+                if let namespace {
+                    waiter = state.byNamespace[namespace]?.removeValue(forKey: token)
+                    if state.byNamespace[namespace]?.isEmpty == true { state.byNamespace[namespace] = nil }
+                } else {
+                    waiter = state.anyNamespace.removeValue(forKey: token)
+                }
+                if let waiter { return waiter.continuation }
                 state.cancelled.insert(token)
                 return nil
             }

@@ -354,9 +354,7 @@ final class ShardWriter: @unchecked Sendable {
             }
             if case .trim = job { trimIndex += 1 }
         }
-        for state in completion.states.values {
-            signals.notify(namespace: state.namespace, lastPosition: state.lastPosition)
-        }
+        signals.notify(completion.states.values.lazy.map { ($0.namespace, $0.lastPosition) })
     }
 
     /// Refuses further writes: called when durability can no longer be promised.
