@@ -107,7 +107,7 @@ if wanted("append") {
     let rounds = trailOnly ? 1 : 2
     for namespaces in (ProcessInfo.processInfo.environment["TRAIL_BENCH_NAMESPACES"].map { [Int($0)!] } ?? [1, 1000]) {
         let events = try makeEvents(total, namespaces: namespaces, prefix: "batch")
-        let values = events.map(\.encoded)
+        let values = trailOnly ? [] : events.map(\.encoded)
         var (trailBest, rawBest) = (Double.infinity, Double.infinity)
         for round in 0..<rounds {
             let store = try Store(directory: scratch + "/append-\(namespaces)-\(round)", configuration: StoreConfiguration(durability: .buffered, shardCount: shardCount))

@@ -210,7 +210,8 @@ extension ShardWriter {
         var work = [(first, event)]
         var firstPlacement: Placement?
         while let (entry, event) = work.popLast() {
-            let (shardNumber, origin) = (withState(entry.namespace) { $0.shard }, entry.isLocal ? localOrigin : entry.origin)
+            let shardNumber = withState(entry.namespace) { $0.shard }
+            let origin = entry.isLocal ? localOrigin : entry.origin
             let have = vectorEntry(entry.namespace, origin: origin)
             let originSeq = entry.isLocal ? have + 1 : entry.originSeq
             if originSeq != have + 1 {

@@ -411,4 +411,3 @@ final class ShardWriter: @unchecked Sendable {
         }
     }
 }
-
