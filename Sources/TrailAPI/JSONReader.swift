@@ -339,3 +339,30 @@ extension AppendOutcome {
         self.id = id
     }
 }
+
+extension BlockedPeersBody {
+    /// The operator's body for `PUT /v1/admin/blocked-peers`, read as strictly
+    /// as an append body: `{"relays": [...]}` and nothing else, each key a string.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputError) -> BlockedPeersBody {
+        let root = try JSONReader.parse(bytes)
+        guard case .object(let members) = root else {
+            throw InputError(field: "body", reason: "expected {\"relays\": [\"<relay key, hex>\", …]}, found \(root.kindName)")
+        }
+        if let other = members.first(where: { $0.0 != "relays" }) {
+            throw InputError(field: other.0, reason: "unknown field (the body holds only \"relays\")")
+        }
+        guard let relays = members.first?.1 else { throw InputError(field: "relays", reason: "is required") }
+        guard case .array(let items) = relays else {
+            throw InputError(field: "relays", reason: "expected an array, found \(relays.kindName)")
+        }
+        var keys = [String]()
+        keys.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard case .string(let text) = item else {
+                throw InputError(field: "relays[\(index)]", reason: "expected a string, found \(item.kindName)")
+            }
+            keys.append(text)
+        }
+        return BlockedPeersBody(relays: keys)
+    }
+}

@@ -24,10 +24,7 @@ extension Relay {
         do { body = try await request.collectBody(upTo: 1 << 20) } catch {
             throw APIError(.contentTooLarge, "too_large", field: "body", "the body exceeds 1 MiB")
         }
-        let input: BlockedPeersBody
-        do { input = try JSONDecoder().decode(BlockedPeersBody.self, from: Data(body.readableBytesView)) } catch {
-            throw APIError(.badRequest, "invalid_body", field: "body", "expected {\"relays\": [\"<relay key, hex>\", …]}: \(error)")
-        }
+        let input = try body.readableBytesView.withUnsafeBytes { bytes throws(InputError) in try BlockedPeersBody.parse(bytes) }
         var keys = Set<RelayID>()
         for (index, text) in input.relays.enumerated() {
             guard let key = try? PublicKey(hex: text) else {

@@ -265,7 +265,7 @@ struct ErrorMiddleware: RouterMiddleware {
         switch path {
         case "/healthz", "/readyz", "/metrics", "/v1/status", "/v1/namespaces": return ["GET"]
         case "/v1/admin/blocked-peers": return ["GET", "PUT"]
-        case "/v1/auth/challenge", "/v1/auth/session": return ["POST"]
+        case "/v1/events", "/v1/auth/challenge", "/v1/auth/session": return ["POST"]
         case _ where path.hasPrefix("/v1/events/"): return ["GET", "POST"]
         case _ where path.hasPrefix("/v1/namespaces/"), _ where path.hasPrefix("/v1/participants/"),
              _ where path.hasPrefix("/v1/subscribe/"): return ["GET"]

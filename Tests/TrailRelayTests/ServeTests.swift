@@ -210,6 +210,12 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
             #expect(!detail.message.isEmpty)
         }
         #expect(try await http("DELETE", events + "chat/a").0 == 405)
+        #expect(try await http("TRACE", relay.url + "/v1/events").0 == 405)
+        // The operator's body is read as strictly as an append's.
+        let (blocked, blockedText) = try await http("PUT", relay.url + "/v1/admin/blocked-peers", body: #"{"relays":[],"relay":["x"]}"#)
+        #expect(try blocked == 400 && errorBody(blockedText).field == "relay", "\(blockedText)")
+        let (notKey, notKeyText) = try await http("PUT", relay.url + "/v1/admin/blocked-peers", body: #"{"relays":[7]}"#)
+        #expect(try notKey == 400 && errorBody(notKeyText).field == "relays[0]", "\(notKeyText)")
         #expect(try await http("GET", relay.url + "/v1/subscribe/chat/a").0 == 426)
         #expect(try await http("GET", relay.url + "/v2/nothing").0 == 404)
         // A cursor of another relay, and one past the end.
