@@ -116,7 +116,8 @@ extension Relay {
         let query = request.uri.queryParameters
         let types = query[values: "type"].flatMap { $0.split(separator: ",").map(String.init) }
         var authors = Set<PublicKey>()
-        for text in query[values: "author"].flatMap({ $0.split(separator: ",") }) {
+        // Every comma-separated entry must be a key: an empty one is a mistake, not "any author".
+        for text in query[values: "author"].flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
             guard let key = try? PublicKey(hex: String(text)) else {
                 throw APIError(.badRequest, "bad_parameter", field: "author", "\"\(text)\" is not a public key (64 hex digits)")
             }

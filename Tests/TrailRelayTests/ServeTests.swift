@@ -201,6 +201,8 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
             ("GET", "chat/a?after=not-a-cursor!", "", 400, "after"),
             ("GET", "chat/a?limit=0", "", 400, "limit"),
             ("GET", "chat/a?author=xyz", "", 400, "author"),
+            ("GET", "chat/a?author=", "", 400, "author"),
+            ("GET", "chat/a?author=\(signedOnly.publicKey.hex),", "", 400, "author"),
         ]
         for (method, path, body, status, field) in cases {
             let (code, text) = try await http(method, events + path, body: method == "POST" ? body : nil)
