@@ -228,6 +228,9 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         let page = try await client.read(ns)
         #expect(page.events.map { String(decoding: $0.event.payload, as: UTF8.self) } == ["kept"])
         #expect(try await client.namespaces().map(\.namespace) == ["chat/a"])
+        // Replicas asked of a relay with no peer: answered at once, with the truth.
+        let lone = try await client.append(type: "msg", payload: "alone", to: ns, options: .init(replicas: 1))
+        #expect(lone.durability == "replicated:0")
         // A signed event by the allowed author is taken under vouch/.
         let vouch = try Event(
             namespace: try Namespace("vouch/x"), author: signedOnly.publicKey, timestamp: HybridTimestamp(rawValue: 1 << 20),
@@ -609,6 +612,30 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect(left?.relay == relayA)
         #expect(elapsed < .seconds(5), "alice left \(elapsed) after her relay died")
         #expect(try await onB.participants(namespace).map(\.id) == ["bob"])
+    }
+
+    /// `replicas=N`: the answer comes once N peer relays hold the event, and
+    /// says how many did when fewer could within the timeout.
+    @Test func anAppendWaitsUntilPeersHoldIt() async throws {
+        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
+        defer { Task { await a.stop() } }
+        let peerPort = try #require(a.peerPort)
+        let b = try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"])
+        defer { Task { await b.stop() } }
+        let namespace = try Namespace("task/checkpoint")
+        let onA = TrailClient(relays: [a.url])
+        let onB = TrailClient(relays: [b.url])
+        let held = try await onA.append(type: "checkpoint", payload: "step 1", to: namespace, options: .init(replicas: 1))
+        #expect(held.outcome == "appended")
+        #expect(held.durability == "replicated:1")
+        // The answer promised that B holds it: B serves it at once, with no waiting.
+        let page = try await onB.read(namespace)
+        #expect(page.events.map(\.event.id.hex) == [held.id])
+        // Two replicas asked of a relay with one peer: after the timeout, the answer says one.
+        let short = try await onA.append(
+            type: "checkpoint", payload: "step 2", to: namespace, options: .init(replicas: 2, timeout: .milliseconds(300)))
+        #expect(short.outcome == "appended")
+        #expect(short.durability == "replicated:1")
     }
 
     /// Two relays with TLS on the client API and on their peer link: an event
