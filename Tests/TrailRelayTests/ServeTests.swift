@@ -147,6 +147,50 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         #expect((shared?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 0, "no message came from the shared fan-out")
     }
 
+    /// A subscriber that stops reading holds up nobody: another gets every
+    /// event as it commits while the stalled one's socket is full, and the
+    /// stalled one, once it reads again, gets them all, in order, once.
+    @Test func aStalledSubscriberDelaysNobody() async throws {
+        let relay = try await ServeProcess()
+        defer { Task { await relay.stop() } }
+        let client = TrailClient(relays: [relay.url])
+        let namespace = try Namespace("fan/stalled")
+        let port = try #require(URL(string: relay.url)?.port)
+        // Subscribed, then not read: its buffers fill, and the relay's writes to it wait.
+        let stalled = try RawWebSocket(port: port, path: "/v1/subscribe/fan/stalled")
+        // 1000 events of 16 KiB: 16 MiB, several times what the loopback sockets buffer.
+        let count = 1000
+        let payload = Array(String(repeating: "x", count: 16 << 10).utf8)
+        let live = Task {
+            var positions = [UInt64]()
+            for try await update in client.subscribe(namespace) {
+                if case .event(let event) = update { positions.append(event.position) }
+                if positions.count == count { break }
+            }
+            return positions
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        for first in stride(from: 0, to: count, by: 50) {
+            let events = try (first..<first + 50).map { index in
+                try Event(namespace: namespace, timestamp: HybridTimestamp(physicalMilliseconds: 1_700_000_000_000 + UInt64(index), logical: 0),
+                          type: "chunk", payload: payload)
+            }
+            _ = try await client.append(contentsOf: events, to: namespace)
+        }
+        // Had the stalled subscriber held up the others, `live` would wait forever: bound it.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(60))
+            live.cancel()
+        }
+        let delivered = try await live.value
+        watchdog.cancel()
+        #expect(delivered == Array(1...UInt64(count)), "the live subscriber got \(delivered.count) of \(count) events")
+        #expect(stalled.unreadBytes > 0, "nothing waited on the stalled socket: the test did not stall it")
+        var positions = [UInt64]()
+        while positions.count < count { positions += try stalled.nextEventPositions() }
+        #expect(positions == Array(1...UInt64(count)))
+    }
+
     /// A leader checkpoints with a conditional append: a stale one is a 409
     /// naming where the log ends, and a retry from there succeeds.
     @Test func conditionalAppendRefusesAStaleCheckpoint() async throws {
