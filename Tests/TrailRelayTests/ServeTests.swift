@@ -616,12 +616,17 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
         }
     }
 
+    /// Two relays open to any peer, B linked to A's peer listener.
+    static func linkedPair() async throws -> (a: ServeProcess, b: ServeProcess) {
+        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
+        let peerPort = try #require(a.peerPort)
+        return (a, try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"]))
+    }
+
     /// Participants on two federated relays see one list; when a relay dies,
     /// its participants leave the other relay's list within the lease (3 s).
     @Test func participantsAreSharedAcrossRelaysAndLeaveWhenTheirRelayDies() async throws {
-        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
-        let peerPort = try #require(a.peerPort)
-        let b = try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"])
+        let (a, b) = try await Self.linkedPair()
         defer { Task { await b.stop() } }
         let namespace = try Namespace("task/team")
         let onA = TrailClient(relays: [a.url])
@@ -661,11 +666,8 @@ func errorBody(_ text: String) throws -> ErrorBody.Detail {
     /// `replicas=N`: the answer comes once N peer relays hold the event, and
     /// says how many did when fewer could within the timeout.
     @Test func anAppendWaitsUntilPeersHoldIt() async throws {
-        let a = try await ServeProcess(["--peer-listen", "127.0.0.1:0", "--allow-any"])
-        defer { Task { await a.stop() } }
-        let peerPort = try #require(a.peerPort)
-        let b = try await ServeProcess(["--connect", "127.0.0.1:\(peerPort)", "--allow-any"])
-        defer { Task { await b.stop() } }
+        let (a, b) = try await Self.linkedPair()
+        defer { Task { await a.stop(); await b.stop() } }
         let namespace = try Namespace("task/checkpoint")
         let onA = TrailClient(relays: [a.url])
         let onB = TrailClient(relays: [b.url])
