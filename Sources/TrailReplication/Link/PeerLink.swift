@@ -48,6 +48,12 @@ final class PeerLink: Sendable {
     private let credits = CreditGate()
     /// Segments received and not yet applied and credited back.
     private let outstanding = Locked<Int>(0)
+    /// The credit window granted to the peer so far: it opens at
+    /// `initialCredit` and grows by one per applied segment up to
+    /// `creditWindow`, so that a link whose first segments turn out to carry
+    /// an origin another link carries (and are PRUNEd) has sent only a few.
+    private let granted = Locked<UInt32>(0)
+    static let initialCredit: UInt32 = 2
     let status = Locked<LinkStatus?>(nil)
     var logger: Logger { configuration.logger }
 
@@ -230,7 +236,9 @@ final class PeerLink: Sendable {
                     try await sender.send(prune)
                     status.withLock { $0?.prunesSent += 1 }
                 }
-                try await sender.send(.credit(configuration.creditWindow))
+                let first = min(Self.initialCredit, configuration.creditWindow)
+                granted.withLock { $0 = first }
+                try await sender.send(.credit(first))
             case .segment(let bytes):
                 let over = outstanding.withLock { count -> Bool in
                     count += 1
@@ -350,11 +358,19 @@ final class PeerLink: Sendable {
                 $0?.conflicts = session.conflicts
             }
             outstanding.withLock { $0 -= 1 }
-            try await sender.send(.credit(1))
+            // The ACK and any PRUNE before the credit: a peer told to stop pushing an
+            // origin hears it before it may send another segment.
             for frame in answers {
                 try await sender.send(frame)
                 if case .prune = frame { status.withLock { $0?.prunesSent += 1 } }
             }
+            let window = configuration.creditWindow
+            let grown = granted.withLock { granted -> UInt32 in
+                guard granted < window else { return 0 }
+                granted += 1
+                return 1
+            }
+            try await sender.send(.credit(1 + grown))
         }
     }
 
