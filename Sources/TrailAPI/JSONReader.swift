@@ -23,6 +23,22 @@ public enum JSONNode: Equatable, Sendable {
         }
     }
 
+    /// An array of strings; errors name `field`, or `field[i]` for an item.
+    func strings(field: String) throws(InputError) -> [String] {
+        guard case .array(let items) = self else {
+            throw InputError(field: field, reason: "expected an array, found \(kindName)")
+        }
+        var texts = [String]()
+        texts.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard case .string(let text) = item else {
+                throw InputError(field: "\(field)[\(index)]", reason: "expected a string, found \(item.kindName)")
+            }
+            texts.append(text)
+        }
+        return texts
+    }
+
     var kindName: String {
         switch self {
         case .null: "null"
@@ -284,16 +300,7 @@ extension EventInput {
             case "parents":
                 switch value {
                 case .null: parents = nil
-                case .array(let items):
-                    var ids = [String]()
-                    for (index, item) in items.enumerated() {
-                        guard case .string(let id) = item else {
-                            throw InputError(field: "\(path(key))[\(index)]", reason: "expected a string, found \(item.kindName)")
-                        }
-                        ids.append(id)
-                    }
-                    parents = ids
-                default: throw InputError(field: path(key), reason: "expected an array, found \(value.kindName)")
+                default: parents = try value.strings(field: path(key))
                 }
             default:
                 throw InputError(field: path(key), reason: "unknown field (known: \(CodingKeys.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -352,17 +359,6 @@ extension BlockedPeersBody {
             throw InputError(field: other.0, reason: "unknown field (the body holds only \"relays\")")
         }
         guard let relays = members.first?.1 else { throw InputError(field: "relays", reason: "is required") }
-        guard case .array(let items) = relays else {
-            throw InputError(field: "relays", reason: "expected an array, found \(relays.kindName)")
-        }
-        var keys = [String]()
-        keys.reserveCapacity(items.count)
-        for (index, item) in items.enumerated() {
-            guard case .string(let text) = item else {
-                throw InputError(field: "relays[\(index)]", reason: "expected a string, found \(item.kindName)")
-            }
-            keys.append(text)
-        }
-        return BlockedPeersBody(relays: keys)
+        return BlockedPeersBody(relays: try relays.strings(field: "relays"))
     }
 }
