@@ -180,9 +180,31 @@ public final class Simulation {
                        LinkSession(store: right, configuration: configuration, peer: hello(left, configuration), routes: relays[pair.high].routes)])
         links[pair] = link
         for side in 0..<2 {
-            for frame in link.sessions[side].openingFrames() { send(frame, on: link, from: side) }
+            // As `PeerLink` does: DIRECT (the origins of the relay's other links) before the WANTs and READY.
+            let session = link.sessions[side]
+            for frame in session.directFrames(linked: linkedOrigins(pair.relay(side))) + session.openingFrames() {
+                send(frame, on: link, from: side)
+            }
         }
         log("connect \(pair)")
+        announceDirect(pair)
+    }
+
+    /// The current origins of the relays `relay` is linked to.
+    private func linkedOrigins(_ relay: Int) -> Set<RelayID> {
+        Set(links.compactMap { pair, link in pair.contains(relay) ? link.sessions[pair.low == relay ? 0 : 1].peer.origin : nil })
+    }
+
+    /// A link of the pair came up or went down: each of its relays tells its
+    /// other links' peers which origins it now takes from their own relays.
+    private func announceDirect(_ changed: Pair) {
+        for relay in [changed.low, changed.high] {
+            let linked = linkedOrigins(relay)
+            for (pair, link) in links.sorted(by: { $0.key < $1.key }) where pair.contains(relay) {
+                let side = pair.low == relay ? 0 : 1
+                for frame in link.sessions[side].directFrames(linked: linked) { send(frame, on: link, from: side) }
+            }
+        }
     }
 
     private func hello(_ store: Store, _ configuration: ReplicationConfiguration) -> Frame.Hello {
@@ -194,6 +216,7 @@ public final class Simulation {
         guard let link = links.removeValue(forKey: pair) else { return }
         for session in link.sessions { session.close() }
         log("disconnect \(pair): \(reason)")
+        announceDirect(pair)
     }
 
     private func send(_ frame: Frame, on link: SimulatedLink, from side: Int) {
@@ -254,6 +277,9 @@ public final class Simulation {
             case .prune(let namespace, let origins):
                 try session.receivePrune(namespace, origins)
                 log("\(pair.relay(side))→\(to) PRUNE \(namespace) \(origins.map { $0.hex.prefix(8) })")
+            case .direct(let origins):
+                session.receiveDirect(origins)
+                log("\(pair.relay(side))→\(to) DIRECT \(origins.map { $0.hex.prefix(8) })")
             case .graft(let namespace, let origins, let vector):
                 try session.receiveGraft(namespace, origins, vector)
                 log("\(pair.relay(side))→\(to) GRAFT \(namespace) \(origins.map { $0.hex.prefix(8) }) after \(vector.total)")

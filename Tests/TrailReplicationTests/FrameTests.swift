@@ -15,6 +15,8 @@ import TrailCore
         .fetch([EventID(bytes: [UInt8](repeating: 4, count: 32))]),
         .prune(try! Namespace("doc/a"), [key(1), key(2)]),
         .graft(try! Namespace("doc/a"), [key(2)], VersionVector([key(1): 8, key(3): 2])),
+        .direct([key(2), key(3)]),
+        .direct([]),
         .error(ProtocolError(.notAllowed, "relay is not on the allowlist")),
         .presence(PresenceBoard.Snapshot(
             origin: key(5), version: 1_700_000_000_000_001, leaseMilliseconds: 3000,
@@ -41,6 +43,13 @@ import TrailCore
         #expect { try Frame(decoding: empty) } throws: { "\($0)".contains("origin count") && "\($0)".contains("at least one origin") }
         let descending: [UInt8] = [12, UInt8(name.count)] + name + [0, 2] + Self.key(2).bytes + Self.key(1).bytes
         #expect { try Frame(decoding: descending) } throws: { "\($0)".contains("origin 1") && "\($0)".contains("ascending") }
+    }
+
+    /// DIRECT may name no origin (the sender is linked to no other relay), but its origins ascend.
+    @Test func directOriginsAscend() throws {
+        #expect(try Frame(decoding: [14, 0, 0]) == .direct([]))
+        let descending: [UInt8] = [14, 0, 2] + Self.key(2).bytes + Self.key(1).bytes
+        #expect { try Frame(decoding: descending) } throws: { "\($0)".contains("DIRECT frame") && "\($0)".contains("ascending") }
     }
 
     /// A peer's forwarded snapshot expires with the origin's lease, and a stale version is ignored.

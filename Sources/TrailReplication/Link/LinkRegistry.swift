@@ -26,12 +26,44 @@ final class LinkRegistry: Sendable {
             return existing
         }
         replaced?.closeTransport()
+        changed()
     }
 
     func unregister(_ link: PeerLink, peer: PublicKey) {
-        links.withLock { links in
-            if links[peer] === link { links[peer] = nil }
+        let removed = links.withLock { links in
+            guard links[peer] === link else { return false }
+            links[peer] = nil
+            return true
         }
+        if removed { changed() }
+    }
+
+    /// The current origins of the relays linked now: their events come
+    /// straight from them, so other peers need not push them (DIRECT).
+    var linkedOrigins: Set<RelayID> {
+        Set(links.withLock { Array($0.values) }.compactMap { $0.status.withLock { $0?.peerOrigin } })
+    }
+
+    private let watchers = Locked<(next: UInt64, all: [UInt64: AsyncStream<Void>.Continuation])>((0, [:]))
+
+    /// A tick whenever a link comes up or goes down (the latest only, for a
+    /// watcher that is busy), with a token for `unwatch`.
+    func watch() -> (token: UInt64, changes: AsyncStream<Void>) {
+        let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let token = watchers.withLock { watchers in
+            watchers.next += 1
+            watchers.all[watchers.next] = continuation
+            return watchers.next
+        }
+        return (token, changes)
+    }
+
+    func unwatch(_ token: UInt64) {
+        watchers.withLock { $0.all.removeValue(forKey: token) }?.finish()
+    }
+
+    private func changed() {
+        for continuation in watchers.withLock({ Array($0.all.values) }) { continuation.yield() }
     }
 
     var all: [PeerLink] { links.withLock { Array($0.values) } }

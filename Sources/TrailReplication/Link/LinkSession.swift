@@ -63,6 +63,11 @@ public final class LinkSession: Sendable {
     private let pruneEpoch = Locked<UInt64>(0)
     /// What the routing checks keep between calls (`routingFrames`).
     private let scan = Locked(RoutingScan())
+    /// DIRECT from the peer: the origins whose own relays it is linked to,
+    /// whose events are not pushed to it (apart from this relay's own).
+    private let directAtPeer = Locked<Set<RelayID>>([])
+    /// DIRECT sent to the peer: the origins last announced.
+    private let directSent = Locked<Set<RelayID>>([])
 
     public init(store: Store, configuration: ReplicationConfiguration, peer: Frame.Hello, routes: RouteBoard? = nil) {
         self.routes = routes
@@ -200,6 +205,44 @@ public final class LinkSession: Sendable {
         prunedByPeer.withLock { $0[namespace, default: []].formUnion(origins) }
         pruneEpoch.withLock { $0 &+= 1 }
         peerHeld.withLock { $0.heard(of: namespace) }  // notes are due in this namespace now
+    }
+
+    /// The peer's DIRECT: the origins whose own relays it is linked to now.
+    /// Their events are no longer pushed to it, except this relay's own.
+    /// Returns whether an origin left the set: pushing then looks again at
+    /// every namespace, from what the peer holds (its ACKs, sent just before).
+    @discardableResult
+    public func receiveDirect(_ origins: [RelayID]) -> Bool {
+        let now = Set(origins)
+        let dropped = directAtPeer.withLock { direct in
+            defer { direct = now }
+            return !direct.isSubset(of: now)
+        }
+        if dropped { considered.withLock { $0 = [:] } }
+        return dropped
+    }
+
+    /// The origins the peer takes from their own relays (its DIRECT).
+    public var peerDirect: Set<RelayID> { directAtPeer.withLock { $0 } }
+
+    /// What to tell the peer when the origins of this relay's other links
+    /// (`linked`, each link's peer's current origin) changed: DIRECT with
+    /// them, so the peer stops pushing their events here; and when one left
+    /// the set, first an ACK per shared namespace, so the peer resumes
+    /// pushing that origin from what this relay holds rather than from what
+    /// it last heard. Nothing when the set is what was last sent.
+    public func directFrames(linked: Set<RelayID>) -> [Frame] {
+        let origins = linked.subtracting([peer.origin])
+        let previous = directSent.withLock { sent in
+            defer { sent = origins }
+            return sent
+        }
+        guard origins != previous else { return [] }
+        var frames = [Frame]()
+        if !previous.isSubset(of: origins) {
+            frames = store.heads(prefixes: configuration.prefixes).keys.sorted().filter(shares).map { .ack($0, store.vector(of: $0)) }
+        }
+        return frames + [.direct(origins.sorted())]
     }
 
     /// The peer's GRAFT: these origins are pushed again, after what it holds.
@@ -434,10 +477,11 @@ public final class LinkSession: Sendable {
             ? try store.aliases(in: namespace, after: aliasesBefore).prefix { $0.after <= last }[...] : []
         considered.withLock { $0[namespace] = (last, aliases.last?.number ?? aliasesBefore) }
         guard last > (through?.position ?? 0) || !aliases.isEmpty else { return nil }
-        let pruned = prunedByPeer.withLock { $0[namespace] } ?? []
+        var skipped = prunedByPeer.withLock { $0[namespace] } ?? []
+        skipped.formUnion(directAtPeer.withLock { $0 }.subtracting([store.originID]))
         var records = [Segment.Record]()
         func take(_ record: Segment.Record) {
-            if !held.contains(origin: record.origin, originSeq: record.originSeq), !pruned.contains(record.origin) { records.append(record) }
+            if !held.contains(origin: record.origin, originSeq: record.originSeq), !skipped.contains(record.origin) { records.append(record) }
         }
         for stored in page.events {
             while let alias = aliases.first, alias.after < stored.position {

@@ -29,14 +29,18 @@ public struct LinkStatus: Sendable, CustomStringConvertible {
     public var graftsReceived: Int = 0
     /// Per namespace, the vector the peer last acknowledged holding.
     public var acknowledged: [Namespace: VersionVector] = [:]
+    /// The origins the peer takes from their own relays (its DIRECT): this link does not carry them.
+    public var peerDirect: Set<RelayID> = []
 
     public var description: String {
         "\(dialed ? "to" : "from") \(address) relay \(peer.hex.prefix(16)): sent \(eventsSent) events in \(segmentsSent) segments (\(bytesSent) B), received \(eventsReceived) in \(segmentsReceived) (\(bytesReceived) B)\(conflicts > 0 ? ", \(conflicts) conflicts" : "")\(prunesSent + prunesReceived > 0 ? ", PRUNE \(prunesSent) sent \(prunesReceived) received, GRAFT \(graftsSent) sent \(graftsReceived) received" : "")"
     }
 
-    /// Events this relay holds in `namespace` that the peer has not acknowledged.
+    /// Events this relay holds in `namespace` that the peer has not
+    /// acknowledged, of the origins this link carries (not those the peer
+    /// takes from their own relays: it does not acknowledge them here).
     public func lag(_ namespace: Namespace, local: VersionVector) -> UInt64 {
         let theirs = acknowledged[namespace] ?? VersionVector()
-        return local.origins.reduce(0) { $0 + (local[$1] > theirs[$1] ? local[$1] - theirs[$1] : 0) }
+        return local.origins.reduce(0) { $0 + (local[$1] > theirs[$1] && !peerDirect.contains($1) ? local[$1] - theirs[$1] : 0) }
     }
 }

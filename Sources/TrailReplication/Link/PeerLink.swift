@@ -189,7 +189,10 @@ final class PeerLink: Sendable {
     private func exchange(_ source: FrameSource<some AsyncIteratorProtocol>, _ sender: some FrameSender, _ hello: Frame.Hello) async throws {
         let session = LinkSession(store: store, configuration: configuration, peer: hello, routes: routes)
         defer { session.close() }
-        for frame in session.openingFrames() { try await sender.send(frame) }
+        // DIRECT before READY: the peer's first push already leaves out what comes from its origin's own relay.
+        let (linkChanges, direct) = (registry.watch(), session.directFrames(linked: registry.linkedOrigins))
+        defer { registry.unwatch(linkChanges.token) }
+        for frame in direct + session.openingFrames() { try await sender.send(frame) }
         let (segments, segmentSink) = AsyncStream<Task<Segment, any Error>>.makeStream()
         defer { segmentSink.finish() }
         let (peerReady, peerReadySink) = AsyncStream<Void>.makeStream()
@@ -211,6 +214,11 @@ final class PeerLink: Sendable {
             }
             group.addTask { try await self.fetchMissingParents(sender, session) }
             group.addTask { try await self.route(sender, session) }
+            group.addTask {
+                for await _ in linkChanges.changes {
+                    for frame in session.directFrames(linked: self.registry.linkedOrigins) { try await sender.send(frame) }
+                }
+            }
             // The first loop to end, by error or not, ends the link.
             defer { group.cancelAll(); self.credits.close() }
             try await group.next()
@@ -271,6 +279,10 @@ final class PeerLink: Sendable {
             case .graft(let namespace, let origins, let vector):
                 try session.receiveGraft(namespace, origins, vector)
                 status.withLock { $0?.graftsReceived += 1 }
+            case .direct(let origins):
+                status.withLock { $0?.peerDirect = Set(origins) }
+                // An origin the peer no longer takes from its own relay: look at every log again.
+                if session.receiveDirect(origins) { store.wakeChangeWaiters() }
             case .error(let error):
                 throw RemoteError(error: error)
             case .hello, .proof:

@@ -32,6 +32,11 @@ public enum Frame: Sendable, Equatable {
     /// "Push me these origins' events of `namespace` again, after what I
     /// hold (the vector)": undoes a PRUNE when the other path went quiet.
     case graft(Namespace, [RelayID], VersionVector)
+    /// "I am linked to the relays of these origins (their current
+    /// incarnations): do not push me their events, in any namespace; they
+    /// come from their own relays." Each replaces the last; an origin left
+    /// out is pushed again, after the vectors the sender's ACKs gave.
+    case direct([RelayID])
 
     public struct Hello: Sendable, Equatable {
         public var protocolVersion: UInt16
@@ -63,7 +68,7 @@ public enum Frame: Sendable, Equatable {
         }
     }
 
-    public static let protocolVersion: UInt16 = 2
+    public static let protocolVersion: UInt16 = 3
     /// "TRAILP" then the version: the first bytes of every HELLO, so a stray
     /// client (an HTTP request, a port scan) is told apart from a bad peer.
     static let helloMagic: [UInt8] = Array("TRAILP".utf8)
@@ -77,7 +82,7 @@ public enum Frame: Sendable, Equatable {
     static let presenceEntryCountMax = 100_000
 
     enum Kind: UInt8 {
-        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error, presence, prune, graft
+        case hello = 1, proof, want, ready, segment, credit, ack, fetch, fetched, error, presence, prune, graft, direct
     }
 
     var kind: Kind {
@@ -95,6 +100,7 @@ public enum Frame: Sendable, Equatable {
         case .presence: .presence
         case .prune: .prune
         case .graft: .graft
+        case .direct: .direct
         }
     }
 
@@ -137,6 +143,8 @@ public enum Frame: Sendable, Equatable {
             Self.writeShortText(namespace.name, into: &writer)
             Self.write(origins, into: &writer)
             Self.write(vector, into: &writer)
+        case .direct(let origins):
+            Self.write(origins, into: &writer)
         case .want(let namespace, let vector), .ack(let namespace, let vector):
             Self.writeShortText(namespace.name, into: &writer)
             Self.write(vector, into: &writer)
@@ -190,16 +198,16 @@ public enum Frame: Sendable, Equatable {
         }
     }
 
-    /// Origins of PRUNE and GRAFT: a count, then each in ascending order.
+    /// Origins of PRUNE, GRAFT and DIRECT: a count, then each in ascending order.
     private static func write(_ origins: [RelayID], into writer: inout ByteWriter) {
         writer.write(UInt16(origins.count))
         for origin in origins.sorted() { writer.write(contentsOf: origin.bytes) }
     }
 
-    private static func readOrigins(_ reader: inout ByteReader<[UInt8]>) throws(DecodeError) -> [RelayID] {
+    private static func readOrigins(_ reader: inout ByteReader<[UInt8]>, mayBeEmpty: Bool = false) throws(DecodeError) -> [RelayID] {
         let at = reader.offset
         let count = Int(try reader.readUInt16("origin count"))
-        guard count >= 1 else { throw reader.error("origin count", .invalid("is 0; PRUNE and GRAFT name at least one origin"), at: at) }
+        guard count >= 1 || mayBeEmpty else { throw reader.error("origin count", .invalid("is 0; PRUNE and GRAFT name at least one origin"), at: at) }
         var origins = [RelayID]()
         for index in 0..<count {
             let at = reader.offset
@@ -274,6 +282,8 @@ public enum Frame: Sendable, Equatable {
             let namespace = try Self.readNamespace(&reader)
             let origins = try Self.readOrigins(&reader)
             self = kind == .prune ? .prune(namespace, origins) : .graft(namespace, origins, try Self.readVector(&reader))
+        case .direct:
+            self = .direct(try Self.readOrigins(&reader, mayBeEmpty: true))
         case .want, .ack:
             let namespace = try Self.readNamespace(&reader)
             let vector = try Self.readVector(&reader)
@@ -357,6 +367,7 @@ public enum Frame: Sendable, Equatable {
         case .presence: "PRESENCE"
         case .prune: "PRUNE"
         case .graft: "GRAFT"
+        case .direct: "DIRECT"
         }
     }
 

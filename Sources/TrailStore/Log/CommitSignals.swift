@@ -55,6 +55,16 @@ final class CommitSignals: Sendable {
         ready.forEach { $0.resume() }
     }
 
+    /// Moves the generation without a commit and wakes the waiters on any namespace.
+    func bump() {
+        let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.generation += 1
+            defer { state.anyNamespace = [:] }
+            return state.anyNamespace.values.map(\.continuation)
+        }
+        ready.forEach { $0.resume() }
+    }
+
     /// Wakes every waiter; later waits return at once. Used when the store closes.
     func close() {
         let all: [CheckedContinuation<Void, Never>] = state.withLock { state in

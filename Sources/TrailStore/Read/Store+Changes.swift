@@ -38,6 +38,13 @@ extension Store {
         await signals.wait(afterGeneration: generation)
     }
 
+    /// Wakes whoever waits for any namespace to grow (`waitForChange`), as a
+    /// commit would: a replicator whose peer now wants what it skipped before
+    /// looks at its logs again.
+    public func wakeChangeWaiters() {
+        signals.bump()
+    }
+
     /// Returns once the namespace's log passed `position`, the store closed,
     /// or the task was cancelled.
     public func waitForCommit(in namespace: Namespace, after position: UInt64) async {
