@@ -111,7 +111,7 @@ final class Fanout: Sendable {
             state.subscribers += 1
             defer { state.nextWaiter += 1 }
             if state.follower == nil {
-                state.head = store.heads(prefixes: [namespace.name])[namespace] ?? 0
+                state.head = store.tips(of: [namespace])[namespace]?.lastPosition ?? 0
                 state.follower = Task { [self] in await follow() }
             }
             return state.nextWaiter

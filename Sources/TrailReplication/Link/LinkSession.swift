@@ -66,6 +66,9 @@ public final class LinkSession: Sendable {
     /// DIRECT from the peer: the origins whose own relays it is linked to,
     /// whose events are not pushed to it (apart from this relay's own).
     private let directAtPeer = Locked<Set<RelayID>>([])
+    /// Namespaces the push loop must look at again although their logs did
+    /// not grow (`grownNamespaces(changed:)`): a GRAFT's, or all of them.
+    private let revisit = Locked<(all: Bool, namespaces: Set<Namespace>)>((false, []))
     /// DIRECT sent to the peer: the origins last announced.
     private let directSent = Locked<Set<RelayID>>([])
 
@@ -218,7 +221,10 @@ public final class LinkSession: Sendable {
             defer { direct = now }
             return !direct.isSubset(of: now)
         }
-        if dropped { considered.withLock { $0 = [:] } }
+        if dropped {
+            considered.withLock { $0 = [:] }
+            revisit.withLock { $0.all = true }
+        }
         return dropped
     }
 
@@ -255,6 +261,7 @@ public final class LinkSession: Sendable {
         pruneEpoch.withLock { $0 &+= 1 }
         // Pushing resumes from what the peer holds, not from where it stopped.
         _ = considered.withLock { $0.removeValue(forKey: namespace) }
+        _ = revisit.withLock { $0.namespaces.insert(namespace) }
     }
 
     /// Whether an origin this relay pruned on this link is held further by
@@ -441,9 +448,22 @@ public final class LinkSession: Sendable {
 
     /// The shared namespaces whose log grew (positions or aliases) past what
     /// was considered for the peer, sorted, each with its last position.
-    public func grownNamespaces() -> [(namespace: Namespace, head: UInt64)] {
+    /// Looks at `changed` (the namespaces whose logs grew since the last
+    /// call, `Store.takeChanges`) and those a GRAFT or DIRECT made to look at
+    /// again; at every namespace when `changed` is nil, or when a DIRECT
+    /// dropped an origin since the last call.
+    public func grownNamespaces(changed: Set<Namespace>? = nil) -> [(namespace: Namespace, head: UInt64)] {
         let considered = considered.withLock { $0 }
-        return store.tips(prefixes: configuration.prefixes).sorted(by: { $0.key < $1.key }).compactMap { namespace, tip in
+        let again = revisit.withLock { revisit in
+            defer { revisit = (false, []) }
+            return revisit
+        }
+        let tips = if let changed, !again.all {
+            store.tips(of: changed.union(again.namespaces), prefixes: configuration.prefixes)
+        } else {
+            store.tips(prefixes: configuration.prefixes)
+        }
+        return tips.sorted(by: { $0.key < $1.key }).compactMap { namespace, tip in
             guard shares(namespace) else { return nil }
             if let through = considered[namespace], through.position >= tip.lastPosition, through.alias >= tip.aliasCount { return nil }
             return (namespace, tip.lastPosition)

@@ -390,13 +390,25 @@ final class PeerLink: Sendable {
 
     /// Sends the peer, namespace by namespace and a page at a time, what it
     /// lacks, in this relay's log order; then waits for the log to grow.
+    ///
+    /// The first pass looks at every namespace; later ones only at the
+    /// namespaces whose logs grew since (`Store.takeChanges`) and those
+    /// still being sent: a commit in one namespace does not make every link
+    /// walk every namespace of the relay (40% of a relay's CPU on the
+    /// ten-relay scale run, with 100 namespaces).
     private func push(_ sender: some FrameSender, _ session: LinkSession, credits: CreditGate) async throws {
+        let watch = store.watchChanges()
+        defer { store.unwatchChanges(watch) }
+        var unfinished: Set<Namespace>?  // nil: look at every namespace
         while !Task.isCancelled {
             let generation = store.changeGeneration
+            let changed = unfinished.map { $0.union(store.takeChanges(watch)) }
             var progressed = false
-            for (namespace, head) in session.grownNamespaces() {
+            unfinished = []
+            for (namespace, head) in session.grownNamespaces(changed: changed) {
                 guard let segments = try session.nextSegments(of: namespace, head: head) else { continue }
                 progressed = true
+                unfinished?.insert(namespace)
                 for (segment, encoded) in segments {
                     guard await credits.acquire() else { return }
                     try await sender.send(.segment(encoded))

@@ -21,6 +21,8 @@ final class CommitSignals: Sendable {
         /// Waiters on any namespace, by token.
         var anyNamespace: [UInt64: Waiter] = [:]
         var cancelled: Set<UInt64> = []
+        /// Per watcher (`watchChanges`), the namespaces grown since it last took them.
+        var changes: [UInt64: Set<Namespace>] = [:]
         var nextToken: UInt64 = 0
         var closed = false
     }
@@ -38,6 +40,7 @@ final class CommitSignals: Sendable {
             for (namespace, lastPosition) in grown {
                 state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
                 state.generation += 1
+                for token in state.changes.keys { state.changes[token]!.insert(namespace) }
                 guard var waiting = state.byNamespace.removeValue(forKey: namespace) else { continue }
                 for (token, waiter) in waiting where waiter.after < lastPosition {
                     waiting.removeValue(forKey: token)
@@ -79,6 +82,28 @@ final class CommitSignals: Sendable {
     }
 
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Starts recording, for the caller, which namespaces grow; returns its token.
+    func watchChanges() -> UInt64 {
+        state.withLock { state in
+            state.nextToken += 1
+            state.changes[state.nextToken] = []
+            return state.nextToken
+        }
+    }
+
+    /// The namespaces grown since the watcher last asked, and forgets them.
+    func takeChanges(_ token: UInt64) -> Set<Namespace> {
+        state.withLock { state in
+            guard let changed = state.changes[token], !changed.isEmpty else { return [] }
+            state.changes[token] = []
+            return changed
+        }
+    }
+
+    func unwatchChanges(_ token: UInt64) {
+        _ = state.withLock { $0.changes.removeValue(forKey: token) }
+    }
 
     /// Returns once `namespace` has a position above `position`, the store
     /// closed, or the task was cancelled.

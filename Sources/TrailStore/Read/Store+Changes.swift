@@ -16,11 +16,21 @@ extension Store {
     }
 
     /// Each non-empty namespace's tip, under `prefixes` (all when empty), read
-    /// from memory in one pass: a replicator's push loop calls it on every change.
+    /// from memory in one pass.
     public func tips(prefixes: [String] = []) -> [Namespace: Tip] {
+        tips(namespaceRegistry.all, prefixes: prefixes)
+    }
+
+    /// The tips of the given namespaces that are non-empty and under
+    /// `prefixes` (all when empty): what a push loop looks at when it knows
+    /// which namespaces grew (`takeChanges`), instead of every namespace.
+    public func tips(of namespaces: some Sequence<Namespace>, prefixes: [String] = []) -> [Namespace: Tip] {
+        tips(namespaces.lazy.compactMap { namespace in self.namespaceRegistry.lookup(namespace).map { (namespace, $0) } }, prefixes: prefixes)
+    }
+
+    private func tips(_ entries: some Sequence<(Namespace, NamespaceRegistry.Entry)>, prefixes: [String]) -> [Namespace: Tip] {
         var tips = [Namespace: Tip]()
-        for (namespace, entry) in namespaceRegistry.all
-        where prefixes.isEmpty || prefixes.contains(where: { namespace.hasPrefix($0) }) {
+        for (namespace, entry) in entries where prefixes.isEmpty || prefixes.contains(where: { namespace.hasPrefix($0) }) {
             let tip = writer(for: Int(entry.shard)).published.withLock { published in
                 published[entry.number].map { Tip(lastPosition: $0.lastPosition, aliasCount: $0.aliasCount) }
             }
@@ -28,6 +38,15 @@ extension Store {
         }
         return tips
     }
+
+    /// Starts recording which namespaces' logs grow, for one caller (a
+    /// replicator's push loop): `takeChanges` hands them over. Stop with `unwatchChanges`.
+    public func watchChanges() -> UInt64 { signals.watchChanges() }
+
+    /// The namespaces whose logs grew since the watcher last took them.
+    public func takeChanges(_ token: UInt64) -> Set<Namespace> { signals.takeChanges(token) }
+
+    public func unwatchChanges(_ token: UInt64) { signals.unwatchChanges(token) }
 
     /// Counts commits that grew a log; `waitForChange(after:)` waits for it to move.
     public var changeGeneration: UInt64 { signals.generation }
