@@ -204,4 +204,8 @@ public final class Replicator: Sendable {
 struct ChannelSender: FrameSender {
     let writer: NIOAsyncChannelOutboundWriter<Frame>
     func send(_ frame: Frame) async throws { try await writer.write(frame) }
+    func send(contentsOf frames: [Frame]) async throws {
+        guard !frames.isEmpty else { return }
+        try await writer.write(contentsOf: frames)
+    }
 }

@@ -479,6 +479,17 @@ public final class LinkSession: Sendable {
     public func nextSegments(of namespace: Namespace, head: UInt64) throws -> [(segment: Segment, encoded: [UInt8])]? {
         let through = considered.withLock { $0[namespace] }
         let held = peerHeld.withLock { $0.vectors[namespace] } ?? VersionVector()
+        var skipped = prunedByPeer.withLock { $0[namespace] } ?? []
+        skipped.formUnion(directAtPeer.withLock { $0 }.subtracting([store.originID]))
+        // What grew is all held by the peer or of origins it does not take here (the
+        // usual case in a mesh: an event from its origin's own link): nothing to read.
+        if let through, store.aliasCount(of: namespace) == through.alias {
+            let mine = store.vector(of: namespace)
+            if !mine.origins.contains(where: { mine[$0] > held[$0] && !skipped.contains($0) }) {
+                considered.withLock { $0[namespace] = (max(head, through.position), through.alias) }
+                return nil
+            }
+        }
         let page: Page
         do {
             page = try store.read(
@@ -497,8 +508,6 @@ public final class LinkSession: Sendable {
             ? try store.aliases(in: namespace, after: aliasesBefore).prefix { $0.after <= last }[...] : []
         considered.withLock { $0[namespace] = (last, aliases.last?.number ?? aliasesBefore) }
         guard last > (through?.position ?? 0) || !aliases.isEmpty else { return nil }
-        var skipped = prunedByPeer.withLock { $0[namespace] } ?? []
-        skipped.formUnion(directAtPeer.withLock { $0 }.subtracting([store.originID]))
         var records = [Segment.Record]()
         func take(_ record: Segment.Record) {
             if !held.contains(origin: record.origin, originSeq: record.originSeq), !skipped.contains(record.origin) { records.append(record) }

@@ -6,6 +6,15 @@ import TrailStore
 /// Sends frames on a link: NIO's outbound writer in production, a stream in tests.
 public protocol FrameSender: Sendable {
     func send(_ frame: Frame) async throws
+    /// Sends the frames in order; a transport may write them at once (one
+    /// system call for an ACK and its CREDIT).
+    func send(contentsOf frames: [Frame]) async throws
+}
+
+extension FrameSender {
+    public func send(contentsOf frames: [Frame]) async throws {
+        for frame in frames { try await send(frame) }
+    }
 }
 
 /// The iterator of a link's inbound frames. Used by one task at a time: the
@@ -192,7 +201,7 @@ final class PeerLink: Sendable {
         // DIRECT before READY: the peer's first push already leaves out what comes from its origin's own relay.
         let (linkChanges, direct) = (registry.watch(), session.directFrames(linked: registry.linkedOrigins))
         defer { registry.unwatch(linkChanges.token) }
-        for frame in direct + session.openingFrames() { try await sender.send(frame) }
+        try await sender.send(contentsOf: direct + session.openingFrames())
         let (segments, segmentSink) = AsyncStream<Task<Segment, any Error>>.makeStream()
         defer { segmentSink.finish() }
         let (peerReady, peerReadySink) = AsyncStream<Void>.makeStream()
@@ -216,7 +225,7 @@ final class PeerLink: Sendable {
             group.addTask { try await self.route(sender, session) }
             group.addTask {
                 for await _ in linkChanges.changes {
-                    for frame in session.directFrames(linked: self.registry.linkedOrigins) { try await sender.send(frame) }
+                    try await sender.send(contentsOf: session.directFrames(linked: self.registry.linkedOrigins))
                 }
             }
             // The first loop to end, by error or not, ends the link.
@@ -348,11 +357,15 @@ final class PeerLink: Sendable {
     }
 
     /// Every `routeInterval`: the notes a peer that pruned origins needs,
-    /// and a GRAFT for each pruned origin whose other path went quiet.
+    /// and a GRAFT for each pruned origin whose other path went quiet. A
+    /// relay that does not route prunes nothing, so has nothing to graft:
+    /// it looks only for the notes, every quarter `noteInterval` (the
+    /// finest step at which notes go out), not 20 times a second per link.
     private func route(_ sender: some FrameSender, _ session: LinkSession) async throws {
         let start = ContinuousClock.now
+        let interval = routes == nil ? configuration.noteInterval / 4 : configuration.routeInterval
         while !Task.isCancelled {
-            try await Task.sleep(for: configuration.routeInterval)
+            try await Task.sleep(for: interval)
             for frame in session.routingFrames(now: ContinuousClock.now - start) {
                 try await sender.send(frame)
                 if case .graft = frame { status.withLock { $0?.graftsSent += 1 } }
@@ -372,17 +385,15 @@ final class PeerLink: Sendable {
             outstanding.withLock { $0 -= 1 }
             // The ACK and any PRUNE before the credit: a peer told to stop pushing an
             // origin hears it before it may send another segment.
-            for frame in answers {
-                try await sender.send(frame)
-                if case .prune = frame { status.withLock { $0?.prunesSent += 1 } }
-            }
+            let prunes = answers.count { if case .prune = $0 { true } else { false } }
+            if prunes > 0 { status.withLock { $0?.prunesSent += prunes } }
             let window = configuration.creditWindow
             let grown = granted.withLock { granted -> UInt32 in
                 guard granted < window else { return 0 }
                 granted += 1
                 return 1
             }
-            try await sender.send(.credit(1 + grown))
+            try await sender.send(contentsOf: answers + [.credit(1 + grown)])
         }
     }
 
