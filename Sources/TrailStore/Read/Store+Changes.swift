@@ -24,11 +24,11 @@ extension Store {
     /// The tips of the given namespaces that are non-empty and under
     /// `prefixes` (all when empty): what a push loop looks at when it knows
     /// which namespaces grew (`takeChanges`), instead of every namespace.
-    public func tips(of namespaces: some Sequence<Namespace>, prefixes: [String] = []) -> [Namespace: Tip] {
-        tips(namespaces.lazy.compactMap { namespace in self.namespaceRegistry.lookup(namespace).map { (namespace, $0) } }, prefixes: prefixes)
+    public func tips(of namespaces: Set<Namespace>, prefixes: [String] = []) -> [Namespace: Tip] {
+        tips(namespaces.compactMap { namespace in namespaceRegistry.lookup(namespace).map { (namespace, $0) } }, prefixes: prefixes)
     }
 
-    private func tips(_ entries: some Sequence<(Namespace, NamespaceRegistry.Entry)>, prefixes: [String]) -> [Namespace: Tip] {
+    private func tips(_ entries: [(Namespace, NamespaceRegistry.Entry)], prefixes: [String]) -> [Namespace: Tip] {
         var tips = [Namespace: Tip]()
         for (namespace, entry) in entries where prefixes.isEmpty || prefixes.contains(where: { namespace.hasPrefix($0) }) {
             let tip = writer(for: Int(entry.shard)).published.withLock { published in
