@@ -66,6 +66,8 @@ public final class LinkSession: Sendable {
     /// DIRECT from the peer: the origins whose own relays it is linked to,
     /// whose events are not pushed to it (apart from this relay's own).
     private let directAtPeer = Locked<Set<RelayID>>([])
+    /// The same less this relay's own origin: the origins a push leaves out.
+    private let directSkipped = Locked<Set<RelayID>>([])
     /// Namespaces the push loop must look at again although their logs did
     /// not grow (`grownNamespaces(changed:)`): a GRAFT's, or all of them.
     private let revisit = Locked<(all: Bool, namespaces: Set<Namespace>)>((false, []))
@@ -221,6 +223,7 @@ public final class LinkSession: Sendable {
             defer { direct = now }
             return !direct.isSubset(of: now)
         }
+        directSkipped.withLock { $0 = now.subtracting([store.originID]) }
         if dropped {
             considered.withLock { $0 = [:] }
             revisit.withLock { $0.all = true }
@@ -479,16 +482,15 @@ public final class LinkSession: Sendable {
     public func nextSegments(of namespace: Namespace, head: UInt64) throws -> [(segment: Segment, encoded: [UInt8])]? {
         let through = considered.withLock { $0[namespace] }
         let held = peerHeld.withLock { $0.vectors[namespace] } ?? VersionVector()
-        var skipped = prunedByPeer.withLock { $0[namespace] } ?? []
-        skipped.formUnion(directAtPeer.withLock { $0 }.subtracting([store.originID]))
+        let direct = directSkipped.withLock { $0 }
+        let pruned = prunedByPeer.withLock { $0[namespace] }
+        func skips(_ origin: RelayID) -> Bool { direct.contains(origin) || pruned?.contains(origin) == true }
         // What grew is all held by the peer or of origins it does not take here (the
         // usual case in a mesh: an event from its origin's own link): nothing to read.
-        if let through, store.aliasCount(of: namespace) == through.alias {
-            let mine = store.vector(of: namespace)
-            if !mine.origins.contains(where: { mine[$0] > held[$0] && !skipped.contains($0) }) {
-                considered.withLock { $0[namespace] = (max(head, through.position), through.alias) }
-                return nil
-            }
+        if let through, store.aliasCount(of: namespace) == through.alias,
+           !store.vector(of: namespace).entries.contains(where: { $0.value > held[$0.key] && !skips($0.key) }) {
+            considered.withLock { $0[namespace] = (max(head, through.position), through.alias) }
+            return nil
         }
         let page: Page
         do {
@@ -510,7 +512,7 @@ public final class LinkSession: Sendable {
         guard last > (through?.position ?? 0) || !aliases.isEmpty else { return nil }
         var records = [Segment.Record]()
         func take(_ record: Segment.Record) {
-            if !held.contains(origin: record.origin, originSeq: record.originSeq), !skipped.contains(record.origin) { records.append(record) }
+            if !held.contains(origin: record.origin, originSeq: record.originSeq), !skips(record.origin) { records.append(record) }
         }
         for stored in page.events {
             while let alias = aliases.first, alias.after < stored.position {
