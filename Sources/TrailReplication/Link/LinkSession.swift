@@ -63,11 +63,9 @@ public final class LinkSession: Sendable {
     private let pruneEpoch = Locked<UInt64>(0)
     /// What the routing checks keep between calls (`routingFrames`).
     private let scan = Locked(RoutingScan())
-    /// DIRECT from the peer: the origins whose own relays it is linked to,
-    /// whose events are not pushed to it (apart from this relay's own).
+    /// DIRECT from the peer, less this relay's own origin: the origins whose
+    /// own relays the peer is linked to, which a push leaves out.
     private let directAtPeer = Locked<Set<RelayID>>([])
-    /// The same less this relay's own origin: the origins a push leaves out.
-    private let directSkipped = Locked<Set<RelayID>>([])
     /// Namespaces the push loop must look at again although their logs did
     /// not grow (`grownNamespaces(changed:)`): a GRAFT's, or all of them.
     private let revisit = Locked<(all: Bool, namespaces: Set<Namespace>)>((false, []))
@@ -88,11 +86,15 @@ public final class LinkSession: Sendable {
         holds(configuration.prefixes, namespace) && holds(peer.prefixes, namespace)
     }
 
+    /// The namespaces this relay holds that both relays' prefixes cover, sorted.
+    private var sharedNamespaces: [Namespace] {
+        store.heads(prefixes: configuration.prefixes).keys.sorted().filter(shares)
+    }
+
     /// The frames that open the exchange: a WANT per shared namespace with
     /// what this relay holds, then READY.
     public func openingFrames() -> [Frame] {
-        store.heads(prefixes: configuration.prefixes).keys.sorted().filter(shares)
-            .map { Frame.want($0, store.vector(of: $0)) } + [.ready]
+        sharedNamespaces.map { Frame.want($0, store.vector(of: $0)) } + [.ready]
     }
 
     // MARK: Receiving
@@ -218,21 +220,17 @@ public final class LinkSession: Sendable {
     /// every namespace, from what the peer holds (its ACKs, sent just before).
     @discardableResult
     public func receiveDirect(_ origins: [RelayID]) -> Bool {
-        let now = Set(origins)
+        let now = Set(origins).subtracting([store.originID])
         let dropped = directAtPeer.withLock { direct in
             defer { direct = now }
             return !direct.isSubset(of: now)
         }
-        directSkipped.withLock { $0 = now.subtracting([store.originID]) }
         if dropped {
             considered.withLock { $0 = [:] }
             revisit.withLock { $0.all = true }
         }
         return dropped
     }
-
-    /// The origins the peer takes from their own relays (its DIRECT).
-    public var peerDirect: Set<RelayID> { directAtPeer.withLock { $0 } }
 
     /// What to tell the peer when the origins of this relay's other links
     /// (`linked`, each link's peer's current origin) changed: DIRECT with
@@ -249,7 +247,7 @@ public final class LinkSession: Sendable {
         guard origins != previous else { return [] }
         var frames = [Frame]()
         if !previous.isSubset(of: origins) {
-            frames = store.heads(prefixes: configuration.prefixes).keys.sorted().filter(shares).map { .ack($0, store.vector(of: $0)) }
+            frames = sharedNamespaces.map { .ack($0, store.vector(of: $0)) }
         }
         return frames + [.direct(origins.sorted())]
     }
@@ -482,7 +480,7 @@ public final class LinkSession: Sendable {
     public func nextSegments(of namespace: Namespace, head: UInt64) throws -> [(segment: Segment, encoded: [UInt8])]? {
         let through = considered.withLock { $0[namespace] }
         let held = peerHeld.withLock { $0.vectors[namespace] } ?? VersionVector()
-        let direct = directSkipped.withLock { $0 }
+        let direct = directAtPeer.withLock { $0 }
         let pruned = prunedByPeer.withLock { $0[namespace] }
         func skips(_ origin: RelayID) -> Bool { direct.contains(origin) || pruned?.contains(origin) == true }
         // What grew is all held by the peer or of origins it does not take here (the

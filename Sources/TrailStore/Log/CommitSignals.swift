@@ -37,10 +37,12 @@ final class CommitSignals: Sendable {
     func notify(_ grown: some Sequence<(Namespace, UInt64)>) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
             var ready = [CheckedContinuation<Void, Never>]()
+            // The tokens first: inserting while iterating the dictionary's keys would copy it.
+            let watchers = Array(state.changes.keys)
             for (namespace, lastPosition) in grown {
                 state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
                 state.generation += 1
-                for token in state.changes.keys { state.changes[token]!.insert(namespace) }
+                for token in watchers { state.changes[token]?.insert(namespace) }
                 guard var waiting = state.byNamespace.removeValue(forKey: namespace) else { continue }
                 for (token, waiter) in waiting where waiter.after < lastPosition {
                     waiting.removeValue(forKey: token)
