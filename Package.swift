@@ -49,6 +49,8 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]),
+        // glibc's <malloc.h>: the relay hands freed heap back to the system (MemoryTrimmer).
+        .systemLibrary(name: "CMalloc"),
         // Linux's epoll(7), for the benchmark's subscriber reader.
         .systemLibrary(name: "CEpoll", path: "Benchmarks/CEpoll"),
 
@@ -88,7 +90,7 @@ let package = Package(
         .target(
             name: "TrailRelay",
             dependencies: [
-                "TrailCore", "TrailStore", "TrailReplication", "TrailAPI", "TrailRelayConfiguration",
+                "TrailCore", "TrailStore", "TrailReplication", "TrailAPI", "TrailRelayConfiguration", "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

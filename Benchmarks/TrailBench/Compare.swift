@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Histogram
 import TrailClient
 import TrailCore
@@ -126,7 +129,9 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
 
 @MainActor func compareBenchmarks() async throws {
     guard selected.contains("compare") else { return }
-    guard let redisServer = executable("redis-server"), let natsServer = executable("nats-server") else {
+    // --trail-only: Trail's rows alone, for profiling; no peers, no table written.
+    guard let redisServer = executable("redis-server") ?? (trailOnly ? "" : nil),
+          let natsServer = executable("nats-server") ?? (trailOnly ? "" : nil) else {
         throw BenchError("compare needs redis-server and nats-server on the PATH or in /usr/sbin (Tools/compare installs them)")
     }
     let total = quick ? 100_000 : 1_000_000
@@ -155,11 +160,14 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
             add(ComparisonRow(system: "Trail", durability: label, workload: "\(count) appends, 1 namespace", value: Double(total) / one.seconds,
                               unit: "ev/s", higherIsBetter: true, clientCPU: one.clientCPU / one.seconds))
             if !strict {
+                if trailOnly { await printMemory(serve) }
                 let replay = try await measure { try await replayTrail(serve, total: total) }
                 add(ComparisonRow(system: "Trail", durability: label, workload: "replay \(count) from the start", value: Double(total) / replay.seconds,
                                   unit: "ev/s", higherIsBetter: true, clientCPU: replay.clientCPU / replay.seconds))
-                add(ComparisonRow(system: "Trail", durability: label, workload: "server after \(count) events", value: Double(serve.residentBytes) / 1048576,
-                                  unit: "MiB RSS", higherIsBetter: false, rss: serve.residentBytes, disk: diskBytes(serve.directory)))
+                let resting = await restingResidentBytes(serve)
+                add(ComparisonRow(system: "Trail", durability: label, workload: "server after \(count) events", value: Double(resting) / 1048576,
+                                  unit: "MiB RSS", higherIsBetter: false, rss: resting, disk: diskBytes(serve.directory)))
+                if trailOnly { await printMemory(serve) }
                 let caughtUp = try await replicateTrail(serve, total: total)
                 add(ComparisonRow(system: "Trail", durability: label, workload: "replica catches up \(count)", value: caughtUp,
                                   unit: "s", higherIsBetter: false))
@@ -169,6 +177,7 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
                               unit: "ev/s", higherIsBetter: true, clientCPU: many.clientCPU / many.seconds))
             serve.stop()
         }
+        if trailOnly { continue }
         // Redis
         do {
             let fsync = strict ? "always" : "everysec"
@@ -184,8 +193,9 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
                 let replay = try await measure { try await replayRedis(redis.port, total: total) }
                 add(ComparisonRow(system: "Redis Streams", durability: label, workload: "replay \(count) from the start", value: Double(total) / replay.seconds,
                                   unit: "ev/s", higherIsBetter: true, clientCPU: replay.clientCPU / replay.seconds))
-                add(ComparisonRow(system: "Redis Streams", durability: label, workload: "server after \(count) events", value: Double(redis.residentBytes) / 1048576,
-                                  unit: "MiB RSS", higherIsBetter: false, rss: redis.residentBytes, disk: diskBytes(redis.directory)))
+                let resting = await restingResidentBytes(redis)
+                add(ComparisonRow(system: "Redis Streams", durability: label, workload: "server after \(count) events", value: Double(resting) / 1048576,
+                                  unit: "MiB RSS", higherIsBetter: false, rss: resting, disk: diskBytes(redis.directory)))
                 let caughtUp = try await replicateRedis(redis, total: total)
                 add(ComparisonRow(system: "Redis Streams", durability: label, workload: "replica catches up \(count)", value: caughtUp,
                                   unit: "s", higherIsBetter: false))
@@ -210,8 +220,9 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
             let replay = try await measure { try await replayNATS(nats.port, total: total) }
             add(ComparisonRow(system: "NATS JetStream", durability: label, workload: "replay \(count) from the start", value: Double(total) / replay.seconds,
                               unit: "ev/s", higherIsBetter: true, clientCPU: replay.clientCPU / replay.seconds))
-            add(ComparisonRow(system: "NATS JetStream", durability: label, workload: "server after \(count) events", value: Double(nats.residentBytes) / 1048576,
-                              unit: "MiB RSS", higherIsBetter: false, rss: nats.residentBytes, disk: diskBytes(nats.directory)))
+            let resting = await restingResidentBytes(nats)
+            add(ComparisonRow(system: "NATS JetStream", durability: label, workload: "server after \(count) events", value: Double(resting) / 1048576,
+                              unit: "MiB RSS", higherIsBetter: false, rss: resting, disk: diskBytes(nats.directory)))
             let many = try await measure { try await appendNATS(nats.port, subject: "many", total: total, batch: batch, namespaces: 1000, pool: pool) }
             add(ComparisonRow(system: "NATS JetStream", durability: label, workload: "\(count) appends, 1000 namespaces", value: Double(total) / many.seconds,
                               unit: "ev/s", higherIsBetter: true, clientCPU: many.clientCPU / many.seconds))
@@ -229,6 +240,7 @@ let compareConnections = Int(ProcessInfo.processInfo.environment["TRAIL_COMPARE_
         serve.stop()
         addFanout("Trail", "Trail buffered", result)
     }
+    if trailOnly { return }
     do {
         let redis = try PeerServer("compare-fanout-redis", executable: redisServer) { port, directory in
             ["--port", "\(port)", "--bind", "127.0.0.1", "--dir", directory, "--appendonly", "yes", "--appendfsync", "everysec",
@@ -549,7 +561,7 @@ func comparisonMarkdown(_ rows: [ComparisonRow], total: Int, subscribers: Int, r
     let date = ISO8601DateFormatter.string(from: Date(), timeZone: .gmt, formatOptions: [.withFullDate])
     var lines = [String]()
     lines.append("Run \(date): Trail \(commit), Redis \(redisVersion), \(natsVersion); \(ProcessInfo.processInfo.activeProcessorCount) cores, loopback, `Tools/compare`\(quick ? " --quick" : "").")
-    lines.append("Each client: \(compareConnections) connections × batches of 1000 (Trail: binary bulk HTTP; Redis: pipelined XADD; JetStream: pipelined PUB with acks), 256-byte random payloads; fan-out: \(subscribers) subscribers, one writer at \(rate)/s for \(duration) s. \"client CPU\" is the load generator's own CPU in cores: below 1 per connection, it is not what bounds the figure.")
+    lines.append("Each client: \(compareConnections) connections × batches of 1000 (Trail: binary bulk HTTP; Redis: pipelined XADD; JetStream: pipelined PUB with acks), 256-byte random payloads; fan-out: \(subscribers) subscribers, one writer at \(rate)/s for \(duration) s. \"client CPU\" is the load generator's own CPU in cores: below 1 per connection, it is not what bounds the figure. RSS is sampled 2 s after the workload's last request, the same wait for every server.")
     lines.append("")
     lines.append("| system | durability | workload | figure | client CPU | RSS | disk | Trail ÷ this |")
     lines.append("|---|---|---|---:|---:|---:|---:|---:|")
@@ -594,4 +606,27 @@ func writeAgainstPeers(_ markdown: String) throws {
     }
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     print("wrote \(heading) into \(path)")
+}
+
+/// A server's RSS at rest: two seconds after its last request, the same wait
+/// for every system, so that what is measured is what the server keeps, not
+/// the buffers of the response it just sent.
+func restingResidentBytes(_ server: some ResidentProcess) async -> Int {
+    try? await Task.sleep(for: .seconds(2))
+    return server.residentBytes
+}
+
+protocol ResidentProcess { var residentBytes: Int { get } }
+extension ServeChild: ResidentProcess {}
+extension PeerServer: ResidentProcess {}
+
+/// Where a server's memory is: /proc's split of RSS and RocksDB's own gauges.
+func printMemory(_ serve: ServeChild) async {
+    let status = (try? String(contentsOfFile: "/proc/\(serve.process.processIdentifier)/status", encoding: .utf8)) ?? ""
+    for line in status.split(separator: "\n") where line.hasPrefix("Rss") || line.hasPrefix("VmRSS") { print("  " + line) }
+    guard let url = URL(string: serve.url + "/metrics"), let (data, _) = try? await URLSession.shared.data(from: url) else { return }
+    for line in String(decoding: data, as: UTF8.self).split(separator: "\n")
+    where line.hasPrefix("trail_rocksdb_memtable") || line.hasPrefix("trail_rocksdb_block_cache") || line.hasPrefix("trail_rocksdb_table_readers") {
+        print("  " + line)
+    }
 }

@@ -135,6 +135,7 @@ public final class Relay: Service, Sendable {
         var groupConfiguration = ServiceGroupConfiguration(
             services: [
                 .init(service: Closer(relay: self)), .init(service: PresenceSweeper(board: replicator.presence)),
+                .init(service: MemoryTrimmer(trims: metrics.memoryTrims)),
                 .init(service: application),
             ],
             logger: logger)

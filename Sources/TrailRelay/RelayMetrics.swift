@@ -29,6 +29,8 @@ final class RelayMetrics: Sendable {
     let sharedMessages: CoreMetrics.Counter
     let ownMessages: CoreMetrics.Counter
     let subscribers: CoreMetrics.Meter
+    /// Times the relay handed free heap back to the system (`MemoryTrimmer`).
+    let memoryTrims: CoreMetrics.Counter
 
     init() {
         let registry = PrometheusCollectorRegistry()
@@ -52,6 +54,7 @@ final class RelayMetrics: Sendable {
         sharedMessages = counter("trail_subscription_messages_total", [("source", "fanout")])
         ownMessages = counter("trail_subscription_messages_total", [("source", "store")])
         subscribers = CoreMetrics.Meter(label: "trail_subscribers", factory: factory)
+        memoryTrims = counter("trail_memory_trims_total")
     }
 
     func count(_ results: [AppendResult]) {
@@ -114,6 +117,14 @@ final class RelayMetrics: Sendable {
             ("rocksdb.background-errors", "trail_rocksdb_background_errors", "Background errors RocksDB recorded (nonzero: look at the log)."),
         ] {
             if let value = store.rocksDBProperty(property) { gauge(name, help, [("", Double(value))]) }
+        }
+        gauge("trail_heap_free_bytes", "Bytes free in the process's malloc arenas, trimmed or not (see trail_memory_trims_total).",
+              [("", Double(MemoryTrimmer.freeHeapBytes))])
+        if let value = store.rocksDBProperty("rocksdb.block-cache-usage", shared: true) {
+            gauge("trail_rocksdb_block_cache_bytes", "Bytes in RocksDB's block cache (shared by all column families).", [("", Double(value))])
+        }
+        if let value = store.rocksDBProperty("rocksdb.estimate-table-readers-mem") {
+            gauge("trail_rocksdb_table_readers_bytes", "Bytes RocksDB holds for open tables' indexes and filters (outside the block cache).", [("", Double(value))])
         }
         out.append(contentsOf: text.utf8)
         return out

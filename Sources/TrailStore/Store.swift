@@ -333,7 +333,10 @@ public final class Store: Sendable {
 
     /// A RocksDB integer property summed over the column families
     /// (`rocksdb.cur-size-all-mem-tables`, `rocksdb.estimate-num-keys`…); nil if RocksDB has no such property.
-    public func rocksDBProperty(_ name: String) -> UInt64? {
+    /// `shared`: a property of something the families share (`rocksdb.block-cache-usage`),
+    /// read once rather than summed.
+    public func rocksDBProperty(_ name: String, shared: Bool = false) -> UInt64? {
+        if shared { return database.property(name).flatMap { UInt64($0) } }
         var total: UInt64?
         for family in Family.allCases {
             guard let text = database.property(name, family: family), let value = UInt64(text) else { continue }

@@ -9,7 +9,10 @@ import TrailTestSupport
 @Suite struct ClusterTests {
     @Test func upPartitionHealDown() async throws {
         let directory = TemporaryDirectory("cluster")
-        let base = 20_000 + Int(getpid() % 20_000)
+        // Below Linux's ephemeral range (32768–60999), where outgoing
+        // connections of tests running alongside could hold a port; apart
+        // from WorkloadFederationTests' range (26000–32099).
+        let base = 20_000 + Int(getpid() % 1_900) * 3
         let up = try await runTrail(["cluster", "up", "3", "--dir", directory.path, "--base-port", String(base)])
         #expect(up.0 == 0, "\(up)")
         #expect(up.1.contains("relay-3  http://127.0.0.1:\(base + 2)"), "\(up.1)")

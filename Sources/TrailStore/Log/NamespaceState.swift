@@ -33,6 +33,17 @@ struct NamespaceState: Sendable {
     /// since the last one: bounds the log replayed per namespace at open.
     static let persistEventCountMax: UInt64 = 1024
 
+    /// How far behind the tip a read still fills RocksDB's block cache: live
+    /// readers share those blocks; a replay or a catch-up reads older history
+    /// once, and would only evict them (measured: a 1M-event replay filled the
+    /// whole 32 MiB cache, held in RSS ever after).
+    static let cachedTailEventCount: UInt64 = 16_384
+
+    /// Whether a read from `position` on is near enough the tip to be cached.
+    func cachesRead(from position: UInt64) -> Bool {
+        position >= lastPosition || lastPosition - position <= Self.cachedTailEventCount
+    }
+
     var needsPersist: Bool {
         mustPersist || lastPosition - persistedPosition >= Self.persistEventCountMax
     }

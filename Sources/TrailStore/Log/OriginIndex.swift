@@ -45,7 +45,8 @@ enum OriginIndex {
         guard start <= state.lastPosition else { return nil }
         let iterator = database.iterator(
             .log, lower: Keys.log(shard: state.shard, namespace: state.number, position: start),
-            upper: Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1))
+            upper: Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1),
+            fillCache: state.cachesRead(from: start))
         while iterator.isValid {
             let (recordOrigin, recordSeq) = iterator.withValue { value -> (UInt32, UInt64) in
                 guard value.count >= 12 else { return (UInt32.max, 0) }

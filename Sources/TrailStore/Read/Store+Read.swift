@@ -152,7 +152,7 @@ extension Store {
         guard after < state.lastPosition else { return result }
         let lower = Keys.log(shard: state.shard, namespace: state.number, position: after + 1)
         let upper = Keys.log(shard: state.shard, namespace: state.number, position: state.lastPosition + 1)
-        let iterator = database.iterator(.log, lower: lower, upper: upper)
+        let iterator = database.iterator(.log, lower: lower, upper: upper, fillCache: state.cachesRead(from: after))
         var origins = originRegistry.snapshot
         var examined = 0
         var expected = after + 1

@@ -10,9 +10,12 @@ final class Iterator {
     private let upper: UnsafeMutableBufferPointer<CChar>
 
     /// `totalOrder`: iterate a prefix-hashed family (`ids`) across prefixes, in key order.
-    init(db: OpaquePointer, family: OpaquePointer, lower: [UInt8], upper: [UInt8], totalOrder: Bool = false) {
+    /// `fillCache`: keep the blocks read in the block cache (off for a scan of old
+    /// history, which would evict what live readers use and then not be read again).
+    init(db: OpaquePointer, family: OpaquePointer, lower: [UInt8], upper: [UInt8], totalOrder: Bool = false, fillCache: Bool = true) {
         readOptions = rocksdb_readoptions_create()
         rocksdb_readoptions_set_verify_checksums(readOptions, 1)
+        if !fillCache { rocksdb_readoptions_set_fill_cache(readOptions, 0) }
         if totalOrder { rocksdb_readoptions_set_total_order_seek(readOptions, 1) }
         self.lower = .allocate(capacity: max(lower.count, 1))
         self.upper = .allocate(capacity: max(upper.count, 1))
