@@ -311,6 +311,12 @@ func peakResidentBytes() -> Int {
     return 0
 }
 
+/// Resets the peak that `peakResidentBytes` reads (Linux: "5" to /proc/self/clear_refs),
+/// so that benchmarks run before in the same process do not count.
+func resetPeakResidentBytes() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+}
+
 
 /// Writes `total` 256-byte records over 100 namespaces through raw RocksDB and prints its peak RSS:
 /// run as a child process so that nothing Trail allocated counts against it.
@@ -344,6 +350,7 @@ if wanted("rss") {
     let total = quick ? 1_000_000 : 10_000_000
     let namespaces = try (0..<100).map { try Namespace("rss/ns-\($0)") }
     let shared = payload()
+    resetPeakResidentBytes()
     let store = try Store(directory: scratch + "/rss")
     var written = 0
     let trailSeconds = try await seconds {
