@@ -233,7 +233,7 @@ public struct EventOutput: Codable, Sendable, Equatable {
         timestamp = String(event.timestamp.rawValue)
         timeMs = event.timestamp.physicalMilliseconds
         parents = event.parents.map(\.hex)
-        if let text = String(validating: event.payload, as: UTF8.self) {
+        if let text = String(validUTF8: event.payload) {
             payload = text
         } else {
             payloadBase64 = Base64URL.encode(event.payload)

@@ -1,3 +1,5 @@
+import TrailCore
+
 /// A strict JSON reader (RFC 8259) for the append body, the relay's hottest
 /// input: it parses into a small tree without Foundation's boxing, and its
 /// errors give the byte offset. Depth is bounded, so a hostile body cannot
@@ -133,7 +135,7 @@ public struct JSONReader {
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeRawBufferPointer(rebasing: bytes[start..<offset])
                 offset += 1
-                guard let text = String(validating: raw, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
+                guard let text = String(validUTF8: raw) else { throw fail("a string is not valid UTF-8") }
                 return text
             }
             if byte == UInt8(ascii: "\\") { break }
@@ -146,7 +148,7 @@ public struct JSONReader {
             switch byte {
             case UInt8(ascii: "\""):
                 offset += 1
-                guard let text = String(validating: out, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
+                guard let text = String(validUTF8: out) else { throw fail("a string is not valid UTF-8") }
                 return text
             case UInt8(ascii: "\\"):
                 offset += 1

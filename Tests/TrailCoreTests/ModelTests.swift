@@ -121,3 +121,16 @@ import Testing
         #expect(Base64URL.decode("a") == nil)
     }
 }
+
+@Suite struct UTF8TextTests {
+    @Test(arguments: ["", "bench/one", "ünïcode/名前", "emoji 🚀 end"])
+    func validTextDecodesToItself(_ text: String) {
+        #expect(String(validUTF8: Array(text.utf8)) == text)
+        #expect(String(validUTF8: Array(text.utf8)[...]) == text)
+    }
+
+    @Test(arguments: [[0xFF], [0x61, 0xC3], [0xC3, 0x28], [0xE2, 0x82], [0xED, 0xA0, 0x80], [0x61, 0x80, 0x62]] as [[UInt8]])
+    func invalidBytesAreRefused(_ bytes: [UInt8]) {
+        #expect(String(validUTF8: bytes) == nil)
+    }
+}

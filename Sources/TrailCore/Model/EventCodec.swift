@@ -71,7 +71,7 @@ enum EventCodec {
         if let storedNamespace, namespaceBytes.elementsEqual(storedNamespace.name.utf8) {
             namespace = storedNamespace
         } else {
-            guard let namespaceText = String(validating: namespaceBytes, as: UTF8.self) else {
+            guard let namespaceText = String(validUTF8: namespaceBytes) else {
                 throw reader.error("namespace", .invalid("is not valid UTF-8"), at: namespaceStart)
             }
             do { namespace = try Namespace(namespaceText) } catch {
@@ -112,7 +112,7 @@ enum EventCodec {
         if let typeHint, typeBytes.elementsEqual(typeHint.utf8) {
             type = typeHint  // the previous event's type, checked when it was decoded
         } else {
-            guard let text = String(validating: typeBytes, as: UTF8.self) else {
+            guard let text = String(validUTF8: typeBytes) else {
                 throw reader.error("type", .invalid("is not valid UTF-8"), at: typeStart)
             }
             do { try Event.validate(type: text) } catch {

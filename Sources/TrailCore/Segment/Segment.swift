@@ -188,7 +188,7 @@ public struct Segment: Sendable, Hashable {
         let nameLength = Int(try reader.readUInt8("namespace length"))
         let nameOffset = reader.offset
         let nameBytes = try reader.readBytes(nameLength, "namespace")
-        guard let name = String(validating: nameBytes, as: UTF8.self), let namespace = try? Namespace(name) else {
+        guard let name = String(validUTF8: nameBytes), let namespace = try? Namespace(name) else {
             throw reader.error("namespace", .invalid("is not a valid namespace name"), at: nameOffset)
         }
         let firstPosition = try reader.readUInt64("first position")
