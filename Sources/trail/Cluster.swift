@@ -56,6 +56,16 @@ struct ClusterManifest: Codable {
     var topology: String
     var relays: [Relay]
 
+    /// Stops every running relay: SIGTERM, then SIGKILL to those still up after 10 s.
+    func stopAll() async {
+        for relay in relays where relay.isRunning { kill(relay.pid, SIGTERM) }
+        let deadline = Date().addingTimeInterval(10)
+        for relay in relays {
+            while relay.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+            if relay.isRunning { kill(relay.pid, SIGKILL) }
+        }
+    }
+
     /// Relays named by `1,relay-2,…` (an index from 1 or a name).
     func select(_ list: String) throws -> [Relay] {
         try list.split(separator: ",").map { item in
@@ -138,7 +148,10 @@ struct ClusterUp: AsyncParsableCommand {
             process.standardOutput = FileHandle(forWritingAtPath: log)
             process.standardError = process.standardOutput
             process.standardInput = FileHandle.nullDevice
-            do { try process.run() } catch { throw CLIError("cannot start \(name): \(error)") }
+            do { try process.run() } catch {
+                await manifest.stopAll()
+                throw CLIError("cannot start \(name): \(error)")
+            }
             manifest.relays.append(.init(name: name, pid: process.processIdentifier, data: "\(root)/\(name)",
                                          url: "http://127.0.0.1:\(api)", peer: "127.0.0.1:\(peer)", key: keys[index], log: log))
         }
@@ -152,7 +165,10 @@ struct ClusterUp: AsyncParsableCommand {
                 let text = (try? String(contentsOfFile: relay.log, encoding: .utf8)) ?? ""
                 if text.contains("listening on") { break }
                 guard relay.isRunning, Date() < deadline else {
-                    throw CLIError("\(relay.name) did not start; its log (\(relay.log)) says:\n\(text.split(separator: "\n").suffix(5).joined(separator: "\n"))")
+                    // A cluster that did not come up leaves nothing running.
+                    await manifest.stopAll()
+                    try? FileManager.default.removeItem(atPath: cluster.manifestPath)
+                    throw CLIError("\(relay.name) did not start, so the cluster was stopped; its log (\(relay.log)) says:\n\(text.split(separator: "\n").suffix(5).joined(separator: "\n"))")
                 }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -244,13 +260,7 @@ struct ClusterDown: AsyncParsableCommand {
     var purge = false
 
     func run() async throws {
-        let manifest = try cluster.load()
-        for relay in manifest.relays where relay.isRunning { kill(relay.pid, SIGTERM) }
-        let deadline = Date().addingTimeInterval(10)
-        for relay in manifest.relays {
-            while relay.isRunning, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
-            if relay.isRunning { kill(relay.pid, SIGKILL) }
-        }
+        try await cluster.load().stopAll()
         if purge { try? FileManager.default.removeItem(atPath: cluster.directory) } else { try? FileManager.default.removeItem(atPath: cluster.manifestPath) }
         print("cluster in \(cluster.directory) stopped" + (purge ? " and removed" : "; data kept"))
     }

@@ -11,8 +11,9 @@ import TrailTestSupport
         let directory = TemporaryDirectory("cluster")
         // Below Linux's ephemeral range (32768–60999), where outgoing
         // connections of tests running alongside could hold a port; apart
-        // from WorkloadFederationTests' range (26000–32099).
-        let base = 20_000 + Int(getpid() % 1_900) * 3
+        // from WorkloadFederationTests' range (26000–32099); the test below
+        // takes base + 300.
+        let base = 20_000 + Int(getpid() % 1_800) * 3
         let up = try await runTrail(["cluster", "up", "3", "--dir", directory.path, "--base-port", String(base)])
         #expect(up.0 == 0, "\(up)")
         #expect(up.1.contains("relay-3  http://127.0.0.1:\(base + 2)"), "\(up.1)")
@@ -52,5 +53,39 @@ import TrailTestSupport
         #expect(down.0 == 0 && down.1.contains("stopped"), "\(down)")
         let again = try await runTrail(["cluster", "status", "--dir", directory.path])
         #expect(again.0 != 0 && again.2.contains("no cluster"), "\(again)")
+    }
+
+    /// A cluster that cannot come up (a port is taken) stops the relays it
+    /// started: nothing is left running for the operator to hunt down.
+    @Test func aClusterThatFailsToStartLeavesNothingRunning() async throws {
+        let directory = TemporaryDirectory("cluster-fail")
+        let base = 20_300 + Int(getpid() % 1_800) * 3
+        // Relay 2's API port, held by a listening socket of this test.
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(holder >= 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(base + 1).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        try #require(bound == 0 && listen(holder, 1) == 0, "port \(base + 1) is taken on this machine")
+
+        let up = try await runTrail(["cluster", "up", "3", "--dir", directory.path, "--base-port", String(base)])
+        #expect(up.0 != 0)
+        #expect(up.2.contains("relay-2 did not start, so the cluster was stopped"), "\(up)")
+        #expect(Self.processes(mentioning: directory.path).isEmpty, "left running: \(Self.processes(mentioning: directory.path))")
+    }
+
+    /// The command lines of processes that name `text` (from /proc).
+    static func processes(mentioning text: String) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.filter { Int32($0) != nil }.compactMap { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let command = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return command.contains(text) && command.contains("serve") ? command : nil
+        }
     }
 }
