@@ -20,7 +20,7 @@ public struct Incarnation: Sendable, Hashable, CustomStringConvertible {
     static func encode(_ incarnation: Incarnation) -> [UInt8] {
         var writer = ByteWriter(capacity: 36)
         writer.write(incarnation.number)
-        writer.write(contentsOf: incarnation.origin.bytes)
+        incarnation.origin.write(into: &writer)
         return writer.bytes
     }
 }

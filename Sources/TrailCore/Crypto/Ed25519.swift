@@ -1,16 +1,19 @@
 internal import COpenSSL
 
 /// An Ed25519 public key: an event's author, or a relay's identity.
+///
+/// Held as `Bytes32` (four words), not an array: every version vector is a
+/// dictionary keyed by relays' keys, and decoding one allocated an array per
+/// entry and hashed it byte by byte.
 public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public static let byteCount = 32
-    public let bytes: [UInt8]
+    public static let byteCount = Bytes32.byteCount
+    let storage: Bytes32
 
     public init(bytes: some Collection<UInt8>) throws(KeyError) {
-        let array = Array(bytes)
-        guard array.count == Self.byteCount else {
-            throw KeyError.wrongLength(what: "public key", bytes: array.count, expected: Self.byteCount)
+        guard bytes.count == Self.byteCount else {
+            throw KeyError.wrongLength(what: "public key", bytes: bytes.count, expected: Self.byteCount)
         }
-        self.bytes = array
+        storage = Bytes32(bytes)
     }
 
     /// Hex text, the form the CLI prints and accepts.
@@ -19,25 +22,30 @@ public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible
         try self.init(bytes: bytes)
     }
 
-    public var hex: String { Hex.encode(bytes) }
+    /// A new array of the 32 bytes; `write(into:)` and `withBytes` do not allocate.
+    public var bytes: [UInt8] { storage.array }
+
+    /// The 32 bytes, without allocating, valid only inside `body`.
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try storage.withBytes(body)
+    }
+
+    public func write(into writer: inout ByteWriter) { storage.write(into: &writer) }
+
+    public var hex: String { withBytes { Hex.encode($0) } }
     public var description: String { hex }
     /// The first 8 bytes, big-endian: a short handle used where 64 bits of identity are enough.
-    public var fingerprint: UInt64 { bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) } }
+    public var fingerprint: UInt64 { storage.prefix64 }
 
-    public func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-    }
-
-    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.bytes == rhs.bytes }
-
-    public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool {
-        lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
-    }
+    public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
+    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.storage == rhs.storage }
+    /// Byte order.
+    public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.storage < rhs.storage }
 
     /// Verifies an Ed25519 signature over `message` with OpenSSL.
     public func verify(_ signature: Signature, message: some ContiguousBytes) -> Bool {
-        let key = bytes.withUnsafeBufferPointer {
-            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress, $0.count)
+        let key = withBytes {
+            EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nil, $0.baseAddress?.assumingMemoryBound(to: UInt8.self), $0.count)
         }
         guard let key else { return false }
         defer { EVP_PKEY_free(key) }

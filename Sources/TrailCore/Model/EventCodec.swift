@@ -30,7 +30,7 @@ enum EventCodec {
         writer.write(contentsOf: namespaceBytes)
         if let author {
             writer.write(authorEd25519)
-            writer.write(contentsOf: author.bytes)
+            author.write(into: &writer)
         } else {
             writer.write(authorNone)
         }

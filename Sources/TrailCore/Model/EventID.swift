@@ -1,40 +1,16 @@
 /// An event's id: SHA-256 of its canonical encoding without the signature.
 /// The same event has the same id on every relay.
 ///
-/// Held as four big-endian words rather than an array: ids are hashed,
-/// compared and copied on every append, and words need no allocation or
-/// reference counting (measured: array-backed ids cost several percent of an append).
+/// Held as `Bytes32` (four words) rather than an array: ids are hashed,
+/// compared and copied on every append (measured: array-backed ids cost
+/// several percent of an append).
 public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
-    public static let byteCount = 32
-    @usableFromInline let words: (UInt64, UInt64, UInt64, UInt64)
+    public static let byteCount = Bytes32.byteCount
+    @usableFromInline let storage: Bytes32
 
     /// `bytes` must be 32 bytes; the codec and the store check lengths before calling.
-    /// Inlinable, so that a caller in another module (the store, reading a RocksDB
-    /// value in place) gets a version for its own collection, not a generic one.
     @inlinable public init(bytes: some Collection<UInt8>) {
-        precondition(bytes.count == Self.byteCount, "an event id is 32 bytes, got \(bytes.count)")
-        if let words = bytes.withContiguousStorageIfAvailable({ buffer in
-            let raw = UnsafeRawBufferPointer(buffer)
-            return (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
-                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
-                    UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
-        }) {
-            self.words = words
-            return
-        }
-        var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0
-        var index = 0
-        for byte in bytes {
-            switch index >> 3 {
-            case 0: w0 = w0 << 8 | UInt64(byte)
-            case 1: w1 = w1 << 8 | UInt64(byte)
-            case 2: w2 = w2 << 8 | UInt64(byte)
-            default: w3 = w3 << 8 | UInt64(byte)
-            }
-            index += 1
-        }
-        self.words = (w0, w1, w2, w3)
+        storage = Bytes32(bytes)
     }
 
     public init(hex: String) throws(ModelError) {
@@ -44,49 +20,25 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
         self.init(bytes: bytes)
     }
 
-    public var bytes: [UInt8] {
-        var writer = ByteWriter(capacity: Self.byteCount)
-        write(into: &writer)
-        return writer.bytes
-    }
+    public var bytes: [UInt8] { storage.array }
 
     /// The 32 bytes, without allocating, valid only inside `body`.
     public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        let bigEndian = (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)
-        return try withUnsafeBytes(of: bigEndian, body)
+        try storage.withBytes(body)
     }
 
-    public func write(into writer: inout ByteWriter) {
-        writer.write(words.0)
-        writer.write(words.1)
-        writer.write(words.2)
-        writer.write(words.3)
-    }
+    public func write(into writer: inout ByteWriter) { storage.write(into: &writer) }
 
     public var hex: String { withBytes { Hex.encode($0) } }
     public var description: String { hex }
-    /// Twelve hex digits: enough to tell events apart in logs and listings.
     /// The first 8 bytes as a big-endian integer (a hash of the event on its own).
-    public var prefix64: UInt64 { words.0 }
+    public var prefix64: UInt64 { storage.prefix64 }
 
+    /// Twelve hex digits: enough to tell events apart in logs and listings.
     public var short: String { String(hex.prefix(12)) }
 
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(words.0)
-        hasher.combine(words.1)
-        hasher.combine(words.2)
-        hasher.combine(words.3)
-    }
-
-    public static func == (lhs: EventID, rhs: EventID) -> Bool {
-        lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
-    }
-
-    /// Byte order, which for big-endian words is word order.
-    public static func < (lhs: EventID, rhs: EventID) -> Bool {
-        if lhs.words.0 != rhs.words.0 { return lhs.words.0 < rhs.words.0 }
-        if lhs.words.1 != rhs.words.1 { return lhs.words.1 < rhs.words.1 }
-        if lhs.words.2 != rhs.words.2 { return lhs.words.2 < rhs.words.2 }
-        return lhs.words.3 < rhs.words.3
-    }
+    public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
+    public static func == (lhs: EventID, rhs: EventID) -> Bool { lhs.storage == rhs.storage }
+    /// Byte order.
+    public static func < (lhs: EventID, rhs: EventID) -> Bool { lhs.storage < rhs.storage }
 }

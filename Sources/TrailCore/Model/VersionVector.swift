@@ -84,7 +84,7 @@ public struct VersionVector: Hashable, Sendable, CustomStringConvertible {
     public func encode(into writer: inout ByteWriter) {
         writer.writeVarint(UInt64(entries.count))
         for origin in origins {
-            writer.write(contentsOf: origin.bytes)
+            origin.write(into: &writer)
             writer.writeVarint(self[origin])
         }
     }

@@ -129,7 +129,7 @@ public struct Segment: Sendable, Hashable {
         writer.write(UInt32(records.count))
         writer.write(UInt16(ranges.count))
         for range in ranges {
-            writer.write(contentsOf: range.origin.bytes)
+            range.origin.write(into: &writer)
             writer.write(range.first)
             writer.write(range.last)
         }

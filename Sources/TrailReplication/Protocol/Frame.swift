@@ -123,8 +123,8 @@ public enum Frame: Sendable, Equatable {
         case .hello(let hello):
             writer.write(contentsOf: Self.helloMagic)
             writer.write(hello.protocolVersion)
-            writer.write(contentsOf: hello.relay.bytes)
-            writer.write(contentsOf: hello.origin.bytes)
+            hello.relay.write(into: &writer)
+            hello.origin.write(into: &writer)
             writer.write(hello.incarnation)
             writer.write(contentsOf: hello.nonce)
             writer.write(hello.frameBytesMax)
@@ -160,7 +160,7 @@ public enum Frame: Sendable, Equatable {
         case .fetched(let records):
             writer.write(UInt16(records.count))
             for record in records {
-                writer.write(contentsOf: record.origin.bytes)
+                record.origin.write(into: &writer)
                 writer.write(record.originSeq)
                 writer.write(UInt32(record.event.encodedByteCount))
                 record.event.encode(into: &writer)
@@ -171,7 +171,7 @@ public enum Frame: Sendable, Equatable {
             writer.write(UInt16(message.count))
             writer.write(contentsOf: message)
         case .presence(let snapshot):
-            writer.write(contentsOf: snapshot.origin.bytes)
+            snapshot.origin.write(into: &writer)
             writer.write(snapshot.version)
             writer.write(snapshot.leaseMilliseconds)
             writer.write(UInt32(snapshot.entries.count))
@@ -201,7 +201,7 @@ public enum Frame: Sendable, Equatable {
     /// Origins of PRUNE, GRAFT and DIRECT: a count, then each in ascending order.
     private static func write(_ origins: [RelayID], into writer: inout ByteWriter) {
         writer.write(UInt16(origins.count))
-        for origin in origins.sorted() { writer.write(contentsOf: origin.bytes) }
+        for origin in origins.sorted() { origin.write(into: &writer) }
     }
 
     private static func readOrigins(_ reader: inout ByteReader<[UInt8]>, mayBeEmpty: Bool = false) throws(DecodeError) -> [RelayID] {
@@ -224,7 +224,7 @@ public enum Frame: Sendable, Equatable {
         let origins = vector.origins
         writer.write(UInt16(origins.count))
         for origin in origins {
-            writer.write(contentsOf: origin.bytes)
+            origin.write(into: &writer)
             writer.write(vector[origin])
         }
     }
