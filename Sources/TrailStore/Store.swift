@@ -262,6 +262,11 @@ public final class Store: Sendable {
     /// The namespace's version vector: exactly the events held (including trimmed ones).
     public func vector(of namespace: Namespace) -> VersionVector {
         guard let state = state(of: namespace) else { return VersionVector() }
+        return vector(of: state)
+    }
+
+    /// The vector of a state, kept per namespace by log length.
+    func vector(of state: NamespaceState) -> VersionVector {
         let length = state.lastPosition + state.aliasCount
         if let cached = vectorCache.withLock({ $0[state.number] }), cached.length == length { return cached.vector }
         let vector = vector(from: state.vector)

@@ -42,6 +42,54 @@ import TrailStore
     /// `readStored` hands out each event's stored bytes — exactly its canonical
     /// encoding — at dense positions, with the same cursors as `read`; a
     /// portable cursor is refused.
+    /// Reads right behind the head come from the writer's memory of the last
+    /// events (`RecentEvents`); they must say what the log on disk says.
+    @Test func readsAtTheHeadMatchTheLogOnDisk() async throws {
+        let origins = [relayKey(1), relayKey(2), relayKey(3)]
+        let history = try History(seed: 11, namespace: "group/doc", origins: origins, count: 300)
+        let directory = TemporaryDirectory("head")
+        let namespace = try Namespace("group/doc")
+        var generator = SeededGenerator(seed: 5)
+        // Out of order within windows of 25, in small groups: pending events enter the log when released.
+        var shuffled = [Store.Replicated]()
+        for start in stride(from: 0, to: history.events.count, by: 25) {
+            shuffled += history.events[start..<min(history.events.count, start + 25)].shuffled(using: &generator)
+        }
+        let filters = [ReadFilter.all, ReadFilter(types: ["note"]), ReadFilter(types: ["none"])]
+        var live = [(after: UInt64, filter: Int, page: Page)]()
+        do {
+            let store = try Store(directory: directory.path)
+            defer { store.close() }
+            var applied = 0
+            while applied < shuffled.count {
+                let count = Int.random(in: 1...12, using: &generator)
+                _ = try await store.apply(contentsOf: Array(shuffled[applied..<min(shuffled.count, applied + count)]))
+                applied += count
+                let last = try store.read(namespace, limit: 1).lastPosition
+                for after in stride(from: last, through: last > 90 ? last - 90 : 0, by: -7) {
+                    for (index, filter) in filters.enumerated() {
+                        let cursor = Cursor.position(relay: store.relayID.fingerprint, position: after)
+                        live.append((after, index, try store.read(namespace, after: cursor, limit: 100, filter: filter)))
+                    }
+                }
+            }
+        }
+        // Reopened, the store has nothing in memory: the same reads come from the log on disk.
+        let store = try Store(directory: directory.path)
+        defer { store.close() }
+        #expect(live.filter { !$0.page.events.isEmpty }.count > 200)
+        for (after, index, page) in live {
+            let cursor = Cursor.position(relay: store.relayID.fingerprint, position: after)
+            let through = page.lastPosition - after
+            guard through > 0 else { #expect(page.events.isEmpty); continue }
+            // As far as the log reached then: `through` events examined, no more.
+            let disk = try store.read(namespace, after: cursor, limit: Int(through), filter: .all)
+            #expect(page.events == disk.events.filter { filters[index].admits($0.event) }, "after \(after), filter \(index)")
+            #expect(page.cursor == disk.cursor)
+            #expect(page.portableCursor == disk.portableCursor, "after \(after)")
+        }
+    }
+
     @Test func storedBytesPageMatchesTheDecodedPage() async throws {
         let origins = [relayKey(1), relayKey(2)]
         let history = try History(seed: 9, namespace: "replay/stored", origins: origins, count: 120)

@@ -282,6 +282,7 @@ extension ShardWriter {
         group.placed[entry.id] = record
         group.touch(number)
         let relay = origin == localOrigin ? localRelay : origins.relay(at: origin)!
+        group.entered.append((number, StoredEvent(event: event, position: position, origin: relay, originSeq: originSeq)))
         return Placement(position: position, origin: relay, originSeq: originSeq)
     }
 

@@ -109,6 +109,8 @@ final class ShardWriter: @unchecked Sendable {
 
     /// What readers see: each namespace's state as of the last commit.
     let published = Locked<[UInt32: NamespaceState]>([:])
+    /// The last events of each namespace's log, for reads at the head.
+    let recent = Locked(RecentEvents())
     private let stopped = DispatchSemaphore(value: 0)
     /// Refuses appends while the disk is nearly full (nil: never).
     let diskGuard: DiskSpaceGuard?
@@ -213,6 +215,8 @@ final class ShardWriter: @unchecked Sendable {
         private var lastTouched: UInt32?
         /// Alias slots filled by this group, which the `origins` family does not show yet.
         var aliases: [AliasSlot: EventID] = [:]
+        /// The events that entered a log, in order: `RecentEvents` once durable.
+        var entered: [(namespace: UInt32, event: StoredEvent)] = []
 
         /// `eventCount`: about how many events the group places (its dictionary is sized once).
         /// `batch`: a reused one, cleared here (a group's batch grows to tens of KiB).
@@ -319,7 +323,7 @@ final class ShardWriter: @unchecked Sendable {
         tellSiblings(group)
         var states = [UInt32: NamespaceState]()
         for number in group.touched { states[number] = namespaces[number] }
-        let completion = Completion(jobs: jobs, results: results, trims: trims, states: states)
+        let completion = Completion(jobs: jobs, results: results, trims: trims, states: states, entered: group.entered)
         if let syncer { syncer.submit(completion) } else { complete(completion) }
     }
 
@@ -331,6 +335,7 @@ final class ShardWriter: @unchecked Sendable {
         let trims: [UInt64]
         /// The touched namespaces as this group left them.
         let states: [UInt32: NamespaceState]
+        let entered: [(namespace: UInt32, event: StoredEvent)]
 
         func fail(_ error: StoreError) { jobs.forEach { $0.fail(error) } }
     }
@@ -338,6 +343,7 @@ final class ShardWriter: @unchecked Sendable {
     /// Publishes a durable group's states, resumes its appenders, wakes subscribers.
     /// Runs on the writer thread (buffered) or the syncer thread (synced).
     func complete(_ completion: Completion) {
+        if !completion.entered.isEmpty { recent.withLock { $0.add(completion.entered) } }
         published.withLock { published in
             for (number, state) in completion.states { published[number] = state }
         }
@@ -403,6 +409,7 @@ final class ShardWriter: @unchecked Sendable {
         let registry = try? NamespaceRegistry(database: database, shardCount: configuration.shardCount, sync: false)
         do throws(StoreError) {
             guard let registry else { throw StoreError.corrupt(what: "namespace table", detail: "unreadable after a failed write") }
+            recent.withLock { $0.removeAll() }
             try load(registry: registry)
         } catch {
             // The shard's memory no longer matches its disk: refuse writes until reopened.

@@ -56,10 +56,17 @@ extension Store {
                         portableCursor: .vector(seen), lastPosition: 0)
         }
         let start = try startPosition(state, cursor)
+        // Right behind the head (a link pushing, the fan-out): the events are in memory.
+        if stored == nil, start.seen == nil, state.lastPosition - start.after <= min(limit, configuration.pageEventCountMax),
+           let recent = writer(for: Int(state.shard)).recent.withLock({ $0.events(state.number, after: start.after, through: state.lastPosition) }) {
+            return Page(
+                events: recent.filter { filter.admits($0.event) }, cursor: .position(relay: relayID.fingerprint, position: state.lastPosition),
+                portableCursor: .vector(vector(of: state)), lastPosition: state.lastPosition)
+        }
         let scan = try scan(state, after: start.after, seen: start.seen, limit: limit, filter: filter, bySlot: bySlot, stored: stored)
         let portable: VersionVector
         if scan.through == state.lastPosition {
-            portable = vector(from: state.vector).merging(start.seen ?? VersionVector())
+            portable = start.seen.map { vector(of: state).merging($0) } ?? vector(of: state)
         } else if let seen = start.seen {
             portable = seen.merging(vector(from: scan.scannedByIndex))
         } else {
