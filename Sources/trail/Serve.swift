@@ -57,6 +57,7 @@ struct Serve: AsyncParsableCommand {
     var peerRouting = false
 
     func run() async throws {
+        Relay.runTasksOnEventLoops()
         var flags = [String: [String]]()
         if let data { flags["data"] = [data] }
         if let listen { flags["listen"] = [listen] }
