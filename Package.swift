@@ -151,6 +151,8 @@ let package = Package(
                 "TrailCore", "TrailStore", "TrailReplication", "TrailClient", "TrailReplay", "TrailWorkloads", "CRocksDB", "COpenSSL", "CEpoll",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/TrailBench",

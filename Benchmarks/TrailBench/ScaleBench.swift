@@ -9,7 +9,10 @@ import TrailWorkloads
 /// agent subscribes on its own relay and posts at a fixed pace. Random
 /// partitions cut the federation during the run; after the last heal the
 /// relays must converge. Cross-relay delivery is measured at each receiver
-/// against the event's own timestamp (one machine, one clock).
+/// against the event's own timestamp, which the agent's relay gives it when
+/// it accepts the event (one machine, one clock); the agent's wait for that
+/// (its HTTP request, queued in its client's connection pool) is reported
+/// apart, as the append round trip.
 @MainActor func scaleBenchmark() async throws {
     guard wanted("scale") && !selected.isEmpty else { return }
     let relays = quick ? 4 : 10
@@ -28,7 +31,7 @@ import TrailWorkloads
     defer { _ = try? run(binary, ["cluster", "down", "--dir", directory, "--purge"]) }
     let urls = (0..<relays).map { "http://127.0.0.1:\(base + $0)" }
     let clients = urls.map { TrailClient(relays: [$0], requestTimeout: .seconds(30)) }
-    let latencies = LatencyHistogram(), steady = LatencyHistogram()
+    let latencies = LatencyHistogram(), steady = LatencyHistogram(), appends = LatencyHistogram()
     let cuts = Cuts()
     let conversations = agents / perConversation
     let prefix = "scale/run-\(UInt32.random(in: 0...UInt32.max))"
@@ -36,6 +39,21 @@ import TrailWorkloads
     let window = Window()
     let accepted = Counter(), delivered = Counter(), connected = Counter()
 
+    // The benchmark's own lag: how late a 10 ms sleep wakes in this process, which
+    // carries every agent's requests and subscriptions. A late wake-up delays
+    // the agents' measurements here, not the relays.
+    let lag = LatencyHistogram(), mainLag = LatencyHistogram()
+    @Sendable func probe(_ lag: LatencyHistogram) async throws {
+        let stopAt = try await window.end(after: seconds)
+        while ContinuousClock.now < stopAt {
+            let before = ContinuousClock.now
+            try await Task.sleep(for: .milliseconds(10))
+            let late = (ContinuousClock.now - before - .milliseconds(10)).components
+            lag.record(Double(late.seconds) * 1000 + Double(late.attoseconds) / 1e15)
+        }
+    }
+    let lagProbe = Task.detached { try await probe(lag) }
+    let mainProbe = Task { try await probe(mainLag) }
     // Partitions: every few seconds a random third of the relays is cut off for 2 s.
     let partitions = Task {
         var generator = SystemRandomNumberGenerator()
@@ -79,8 +97,14 @@ import TrailWorkloads
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0..<intervalMilliseconds)))
                 var index = 0
                 while ContinuousClock.now < stopAt {
-                    let message = try Federation.event(namespace, type: "msg", payload: "a\(agent) m\(index)")
-                    if (try? await client.append(message)) != nil { accepted.add(1) }
+                    // The relay stamps the event when it accepts it: delivery is measured
+                    // from there, and the agent's own wait for its request is the round trip below.
+                    let sent = ContinuousClock.now
+                    if (try? await client.append(type: "msg", payload: "a\(agent) m\(index)", to: namespace)) != nil {
+                        accepted.add(1)
+                        let elapsed = (ContinuousClock.now - sent).components
+                        appends.record(Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15)
+                    }
                     index += 1
                     try await Task.sleep(for: .milliseconds(intervalMilliseconds))
                 }
@@ -114,6 +138,11 @@ import TrailWorkloads
         print(String(format: "  all %d subscriptions open after %.1f s", agents, subscribedSeconds))
         print(String(format: "  accepted %d events (%.0f ev/s), delivered %d cross-agent messages", accepted.value, rate, delivered.value))
         _ = healed
+        _ = try? await lagProbe.value
+        _ = try? await mainProbe.value
+        print(String(format: "  main actor lag: p50 %.1f ms, p99 %.1f ms", mainLag.value(at: 50), mainLag.value(at: 99)))
+        print(String(format: "  append round trip (agent to its relay): p50 %.0f ms, p99 %.0f ms", appends.value(at: 50), appends.value(at: 99)))
+        print(String(format: "  this process's own lag (a 10 ms sleep wakes late by): p50 %.1f ms, p99 %.1f ms", lag.value(at: 50), lag.value(at: 99)))
         print(String(format: "  cross-relay delivery, all messages: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", p50, p95, p99))
         print(String(format: "  cross-relay delivery, sent outside partitions: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", s50, s95, s99))
         print(String(format: "  converged %.2f s after the last heal", convergeSeconds))

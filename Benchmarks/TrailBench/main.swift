@@ -1,5 +1,7 @@
 import COpenSSL
 import Foundation
+import NIOCore
+import NIOPosix
 import TrailCore
 import TrailStore
 
@@ -34,6 +36,12 @@ func wanted(_ name: String) -> Bool {
     // `compare` runs other servers: only when asked for by name.
     (selected.isEmpty || selected.contains("all") || selected.contains(name)) && !(selected == ["compare"])
 }
+
+// The scale run's 2000 agent tasks (appends, subscriptions) run on the event
+// loops that do their I/O, as `trail serve`'s do: on the cooperative pool,
+// each WebSocket message and response hopped threads, and this process's own
+// wake-ups ran hundreds of milliseconds late, which the run measured as delivery.
+if selected == ["scale"] { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
 
 let scratch = NSTemporaryDirectory() + "trail-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: scratch)

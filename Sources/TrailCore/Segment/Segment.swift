@@ -106,7 +106,13 @@ public struct Segment: Sendable, Hashable {
 
     // MARK: Encoding
 
-    /// The segment's bytes. With `compress`, the body is one zstd frame.
+    /// Bodies shorter than this are stored as they are: zstd's frame header
+    /// and its setup would cost more than it saves (a live link's segments
+    /// often carry one small event).
+    public static let compressedBodyByteCountMin = 256
+
+    /// The segment's bytes. With `compress`, a body of at least
+    /// `compressedBodyByteCountMin` bytes is one zstd frame.
     public func encoded(compress: Bool = true, level: Int32 = Zstd.defaultLevel) -> [UInt8] {
         var slot = [RelayID: UInt16]()
         for (index, range) in ranges.enumerated() { slot[range.origin] = UInt16(index) }
@@ -116,6 +122,7 @@ public struct Segment: Sendable, Hashable {
             body.write(UInt32(record.event.encodedByteCount))
             record.event.encode(into: &body)
         }
+        let compress = compress && body.count >= Self.compressedBodyByteCountMin
         let stored = compress ? body.bytes.withUnsafeBytes { Zstd.compress($0, level: level) } : body.bytes
 
         let name = namespace.name.utf8
