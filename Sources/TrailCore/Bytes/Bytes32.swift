@@ -59,21 +59,47 @@ public struct Bytes32: Hashable, Comparable, Sendable {
         writer.write(words.3)
     }
 
-    public func hash(into hasher: inout Hasher) {
+    @inlinable public func hash(into hasher: inout Hasher) {
         hasher.combine(words.0)
         hasher.combine(words.1)
         hasher.combine(words.2)
         hasher.combine(words.3)
     }
 
-    public static func == (lhs: Bytes32, rhs: Bytes32) -> Bool {
+    @inlinable public static func == (lhs: Bytes32, rhs: Bytes32) -> Bool {
         lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2 && lhs.words.3 == rhs.words.3
     }
 
-    public static func < (lhs: Bytes32, rhs: Bytes32) -> Bool {
+    @inlinable public static func < (lhs: Bytes32, rhs: Bytes32) -> Bool {
         if lhs.words.0 != rhs.words.0 { return lhs.words.0 < rhs.words.0 }
         if lhs.words.1 != rhs.words.1 { return lhs.words.1 < rhs.words.1 }
         if lhs.words.2 != rhs.words.2 { return lhs.words.2 < rhs.words.2 }
         return lhs.words.3 < rhs.words.3
     }
+}
+
+/// A value that is 32 bytes and nothing else (an event id, a public key):
+/// its bytes, hex text, hashing and byte order come from its `storage`.
+public protocol Bytes32Value: Hashable, Comparable, CustomStringConvertible {
+    var storage: Bytes32 { get }
+}
+
+extension Bytes32Value {
+    /// A new array of the 32 bytes; `write(into:)` and `withBytes` do not allocate.
+    public var bytes: [UInt8] { storage.array }
+
+    /// The 32 bytes, without allocating, valid only inside `body`.
+    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try storage.withBytes(body)
+    }
+
+    public func write(into writer: inout ByteWriter) { storage.write(into: &writer) }
+
+    public var hex: String { withBytes { Hex.encode($0) } }
+    public var description: String { hex }
+
+    @inlinable public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
+    @inlinable public static func == (lhs: Self, rhs: Self) -> Bool { lhs.storage == rhs.storage }
+    /// Byte order.
+    @inlinable public static func < (lhs: Self, rhs: Self) -> Bool { lhs.storage < rhs.storage }
 }

@@ -5,9 +5,9 @@ internal import COpenSSL
 /// Held as `Bytes32` (four words), not an array: every version vector is a
 /// dictionary keyed by relays' keys, and decoding one allocated an array per
 /// entry and hashed it byte by byte.
-public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct PublicKey: Bytes32Value, Sendable {
     public static let byteCount = Bytes32.byteCount
-    let storage: Bytes32
+    public let storage: Bytes32
 
     public init(bytes: some Collection<UInt8>) throws(KeyError) {
         guard bytes.count == Self.byteCount else {
@@ -22,25 +22,8 @@ public struct PublicKey: Hashable, Comparable, Sendable, CustomStringConvertible
         try self.init(bytes: bytes)
     }
 
-    /// A new array of the 32 bytes; `write(into:)` and `withBytes` do not allocate.
-    public var bytes: [UInt8] { storage.array }
-
-    /// The 32 bytes, without allocating, valid only inside `body`.
-    public func withBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try storage.withBytes(body)
-    }
-
-    public func write(into writer: inout ByteWriter) { storage.write(into: &writer) }
-
-    public var hex: String { withBytes { Hex.encode($0) } }
-    public var description: String { hex }
     /// The first 8 bytes, big-endian: a short handle used where 64 bits of identity are enough.
     public var fingerprint: UInt64 { storage.prefix64 }
-
-    public func hash(into hasher: inout Hasher) { storage.hash(into: &hasher) }
-    public static func == (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.storage == rhs.storage }
-    /// Byte order.
-    public static func < (lhs: PublicKey, rhs: PublicKey) -> Bool { lhs.storage < rhs.storage }
 
     /// Verifies an Ed25519 signature over `message` with OpenSSL.
     public func verify(_ signature: Signature, message: some ContiguousBytes) -> Bool {
