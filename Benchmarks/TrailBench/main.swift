@@ -18,12 +18,12 @@ let shardCount = Int(ProcessInfo.processInfo.environment["TRAIL_BENCH_SHARDS"] ?
 let selected = Set(arguments.filter { !$0.hasPrefix("--") })
 let benchmarkNames: Set = [
     "all", "append", "synced", "replay", "crypto", "rss", "rss-raw", "catchup", "wire", "signed", "partition", "push",
-    "verify", "verify-signed", "transfer", "http", "bulk", "fanout", "scale", "compare",
+    "verify", "verify-signed", "transfer", "http", "bulk", "fanout", "scale", "scale-agents", "compare",
 ]
 let flags: Set = ["--quick", "--trail-only", "--write-docs"]
 // An unknown name or flag (`--help` among them) prints the list rather than running every benchmark.
 if let unknown = arguments.first(where: { $0.hasPrefix("--") ? !flags.contains($0) : !benchmarkNames.contains($0) }) {
-    let names = benchmarkNames.subtracting(["rss-raw"]).sorted().joined(separator: "|")
+    let names = benchmarkNames.subtracting(["rss-raw", "scale-agents"]).sorted().joined(separator: "|")
     FileHandle.standardError.write(Data("""
         \(unknown == "--help" || unknown == "-h" ? "" : "trail-bench: unknown argument \(unknown)\n")\
         usage: trail-bench [\(names)]... [--quick] [--trail-only] [--write-docs]
@@ -41,7 +41,7 @@ func wanted(_ name: String) -> Bool {
 // loops that do their I/O, as `trail serve`'s do: on the cooperative pool,
 // each WebSocket message and response hopped threads, and this process's own
 // wake-ups ran hundreds of milliseconds late, which the run measured as delivery.
-if selected == ["scale"] { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
+if selected == ["scale"] || selected == ["scale-agents"] { NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() }
 
 let scratch = NSTemporaryDirectory() + "trail-bench-\(getpid())"
 try? FileManager.default.removeItem(atPath: scratch)
@@ -402,6 +402,7 @@ do { try await compareBenchmarks() } catch {
 try await replicationBenchmarks()
 try await replayBenchmarks()
 try await scaleBenchmark()
+try await scaleAgents()
 try await relayBenchmarks()
 
 print("\n| benchmark | Trail | baseline | ratio | goal |\n|---|---:|---:|---:|---|")
