@@ -44,16 +44,14 @@ import TrailWorkloads
     // carries every agent's subscription. A late wake-up delays the
     // measurements here, not the relays.
     let lag = LatencyHistogram()
-    @Sendable func probe(_ lag: LatencyHistogram) async throws {
+    let lagProbe = Task.detached {
         let stopAt = try await window.end(after: seconds)
         while ContinuousClock.now < stopAt {
             let before = ContinuousClock.now
             try await Task.sleep(for: .milliseconds(10))
-            let late = (ContinuousClock.now - before - .milliseconds(10)).components
-            lag.record(Double(late.seconds) * 1000 + Double(late.attoseconds) / 1e15)
+            lag.record((ContinuousClock.now - before - .milliseconds(10)).fractionalMilliseconds)
         }
     }
-    let lagProbe = Task.detached { try await probe(lag) }
     // Partitions: every few seconds a random third of the relays is cut off for 2 s.
     let partitions = Task {
         var generator = SystemRandomNumberGenerator()
@@ -74,9 +72,8 @@ import TrailWorkloads
     }
     try await withThrowingTaskGroup(of: Void.self) { group in
         for agent in 0..<agents {
-            let conversation = agent % conversations
-            let member = agent / conversations
-            let client = clients[(conversation + member) % relays]
+            let (conversation, relay) = placement(agent, conversations: conversations, relays: relays)
+            let client = clients[relay]
             let namespace = try Namespace("\(prefix)/c\(conversation)")
             group.addTask {
                 for try await update in client.subscribe(namespace, participant: "agent-\(agent)") {
@@ -130,7 +127,6 @@ import TrailWorkloads
         print(String(format: "  accepted %d events (%.0f ev/s), delivered %d cross-agent messages", accepted.value, rate, delivered.value))
         _ = healed
         _ = try? await lagProbe.value
-
         print(String(format: "  append round trip (agent to its relay, in the agents' process): p50 %.0f ms, p99 %.0f ms", posting.p50, posting.p99))
         print(String(format: "  the subscribers' process's own lag (a 10 ms sleep wakes late by): p50 %.1f ms, p99 %.1f ms", lag.value(at: 50), lag.value(at: 99)))
         print(String(format: "  cross-relay delivery, all messages: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", p50, p95, p99))
@@ -181,6 +177,17 @@ final class Cuts: @unchecked Sendable {
     func covers(_ milliseconds: UInt64) -> Bool { lock.withLock { spans.contains { $0.0 <= milliseconds && milliseconds <= $0.1 } } }
 }
 
+/// An agent's conversation, and the relay it talks to: a conversation's
+/// members are spread over the relays.
+func placement(_ agent: Int, conversations: Int, relays: Int) -> (conversation: Int, relay: Int) {
+    let conversation = agent % conversations
+    return (conversation, (conversation + agent / conversations) % relays)
+}
+
+extension Duration {
+    var fractionalMilliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
+}
+
 /// Runs `trail-bench scale-agents` with `environment` on a thread of its own
 /// (waiting on a child blocks), and reads its one line of results.
 func runAgents(environment: [String: String]) async throws -> (accepted: Int, p50: Double, p99: Double) {
@@ -224,9 +231,8 @@ func runAgents(environment: [String: String]) async throws -> (accepted: Int, p5
     let stopAt = ContinuousClock.now + .seconds(seconds)
     try await withThrowingTaskGroup(of: Void.self) { group in
         for agent in 0..<agents {
-            let conversation = agent % conversations
-            let member = agent / conversations
-            let client = clients[(conversation + member) % urls.count]
+            let (conversation, relay) = placement(agent, conversations: conversations, relays: urls.count)
+            let client = clients[relay]
             let namespace = try Namespace("\(prefix)/c\(conversation)")
             group.addTask {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 0..<interval)))
@@ -237,8 +243,7 @@ func runAgents(environment: [String: String]) async throws -> (accepted: Int, p5
                     let sent = ContinuousClock.now
                     if (try? await client.append(type: "msg", payload: "a\(agent) m\(index)", to: namespace)) != nil {
                         accepted.add(1)
-                        let elapsed = (ContinuousClock.now - sent).components
-                        appends.record(Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15)
+                        appends.record((ContinuousClock.now - sent).fractionalMilliseconds)
                     }
                     index += 1
                     try await Task.sleep(for: .milliseconds(interval))

@@ -34,10 +34,8 @@ struct RecentEvents {
     }
 
     private mutating func add(_ events: some Collection<StoredEvent>, to namespace: UInt32) {
-        guard let first = events.first else { return }
         var run = runs.removeValue(forKey: namespace) ?? []
-        if run.last.map({ $0.position + 1 != first.position }) ?? false { forget(&run) }
-        // Of a long batch only the tail can be kept.
+        // Of a long batch only the tail can be kept; a gap starts the run over.
         for event in events.dropFirst(max(0, events.count - Self.perNamespaceMax)) {
             if run.last.map({ $0.position + 1 != event.position }) ?? false { forget(&run) }
             run.append(event)
@@ -51,9 +49,7 @@ struct RecentEvents {
             run.removeFirst(dropped)
         }
         if eventCount > Self.totalEventsMax || byteCount > Self.totalBytesMax {
-            runs.removeAll()
-            eventCount = 0
-            byteCount = 0
+            removeAll()
             return
         }
         runs[namespace] = run
@@ -73,7 +69,7 @@ struct RecentEvents {
         return run[start..<(start + Int(through - after))]
     }
 
-    /// Drops every run: the writer reloaded its state from disk.
+    /// Drops every run (the writer reloaded its state from disk, or the total passed its bound).
     mutating func removeAll() {
         runs.removeAll()
         eventCount = 0
