@@ -241,6 +241,25 @@ public struct EventOutput: Codable, Sendable, Equatable {
         signature = event.signature.map { Hex.encode($0.bytes) }
     }
 
+    init(
+        id: String, namespace: String, position: UInt64, origin: String, originSeq: UInt64, type: String, author: String?,
+        timestamp: String, timeMs: UInt64, parents: [String], payload: String?, payloadBase64: String?, signature: String?
+    ) {
+        self.id = id
+        self.namespace = namespace
+        self.position = position
+        self.origin = origin
+        self.originSeq = originSeq
+        self.type = type
+        self.author = author
+        self.timestamp = timestamp
+        self.timeMs = timeMs
+        self.parents = parents
+        self.payload = payload
+        self.payloadBase64 = payloadBase64
+        self.signature = signature
+    }
+
     /// The event itself, rebuilt from the fields; its id is checked against `id`.
     public func event() throws(InputError) -> Event {
         let namespace: Namespace

@@ -364,3 +364,147 @@ extension BlockedPeersBody {
         return BlockedPeersBody(relays: try relays.strings(field: "relays"))
     }
 }
+
+extension StreamMessage {
+    /// A subscription message from JSON bytes, read without Foundation: a
+    /// subscriber reads one per event and is often the busiest part of an
+    /// agent. Fields added later are skipped, as `JSONDecoder` would.
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws(InputError) -> StreamMessage {
+        guard case .object(let members) = try JSONReader.parse(bytes) else {
+            throw InputError(field: "message", reason: "expected an object")
+        }
+        var message = StreamMessage(kind: "")
+        var kind: String?
+        for (key, value) in members {
+            switch key {
+            case "kind": kind = try value.text(field: key)
+            case "cursor": message.cursor = try value.optionalText(field: key)
+            case "portable_cursor": message.portableCursor = try value.optionalText(field: key)
+            case "events":
+                guard case .array(let items) = value else {
+                    if value == .null { continue }
+                    throw InputError(field: key, reason: "expected an array, found \(value.kindName)")
+                }
+                var events = [EventOutput]()
+                events.reserveCapacity(items.count)
+                for (index, item) in items.enumerated() { events.append(try EventOutput(item, field: "events[\(index)]")) }
+                message.events = events
+            case "participants":
+                guard case .array(let items) = value else {
+                    if value == .null { continue }
+                    throw InputError(field: key, reason: "expected an array, found \(value.kindName)")
+                }
+                var participants = [ParticipantOutput]()
+                for (index, item) in items.enumerated() { participants.append(try ParticipantOutput(item, field: "participants[\(index)]")) }
+                message.participants = participants
+            case "participant": if value != .null { message.participant = try ParticipantOutput(value, field: key) }
+            case "error": if value != .null { message.error = try ErrorBody.Detail(value, field: key) }
+            default: continue
+            }
+        }
+        guard let kind else { throw InputError(field: "kind", reason: "is required") }
+        message.kind = kind
+        return message
+    }
+}
+
+extension JSONNode {
+    /// The members of an object; errors name `field`.
+    func members(field: String) throws(InputError) -> [(String, JSONNode)] {
+        guard case .object(let members) = self else { throw InputError(field: field, reason: "expected an object, found \(kindName)") }
+        return members
+    }
+
+    func text(field: String) throws(InputError) -> String {
+        guard case .string(let text) = self else { throw InputError(field: field, reason: "expected a string, found \(kindName)") }
+        return text
+    }
+
+    func optionalText(field: String) throws(InputError) -> String? {
+        self == .null ? nil : try text(field: field)
+    }
+
+    func unsigned(field: String) throws(InputError) -> UInt64 {
+        guard case .number(let text) = self, let value = UInt64(text) else {
+            throw InputError(field: field, reason: "expected an unsigned integer, found \(kindName)")
+        }
+        return value
+    }
+
+    func integer(field: String) throws(InputError) -> Int {
+        guard case .number(let text) = self, let value = Int(text) else {
+            throw InputError(field: field, reason: "expected an integer, found \(kindName)")
+        }
+        return value
+    }
+}
+
+extension EventOutput {
+    /// An event as the relay writes it; every required field must be there.
+    init(_ node: JSONNode, field: String) throws(InputError) {
+        var id: String?, namespace: String?, origin: String?, type: String?, timestamp: String?
+        var position: UInt64?, originSeq: UInt64?, timeMs: UInt64?
+        var parents = [String](), author: String?, payload: String?, payloadBase64: String?, signature: String?
+        for (key, value) in try node.members(field: field) {
+            let path = "\(field).\(key)"
+            switch key {
+            case "id": id = try value.text(field: path)
+            case "namespace": namespace = try value.text(field: path)
+            case "origin": origin = try value.text(field: path)
+            case "type": type = try value.text(field: path)
+            case "timestamp": timestamp = try value.text(field: path)
+            case "position": position = try value.unsigned(field: path)
+            case "origin_seq": originSeq = try value.unsigned(field: path)
+            case "time_ms": timeMs = try value.unsigned(field: path)
+            case "parents": parents = try value.strings(field: path)
+            case "author": author = try value.optionalText(field: path)
+            case "payload": payload = try value.optionalText(field: path)
+            case "payload_base64": payloadBase64 = try value.optionalText(field: path)
+            case "signature": signature = try value.optionalText(field: path)
+            default: continue
+            }
+        }
+        guard let id, let namespace, let origin, let type, let timestamp, let position, let originSeq, let timeMs else {
+            let missing = [("id", id == nil), ("namespace", namespace == nil), ("origin", origin == nil), ("type", type == nil),
+                           ("timestamp", timestamp == nil), ("position", position == nil), ("origin_seq", originSeq == nil),
+                           ("time_ms", timeMs == nil)].first { $0.1 }!.0
+            throw InputError(field: "\(field).\(missing)", reason: "is required")
+        }
+        self.init(id: id, namespace: namespace, position: position, origin: origin, originSeq: originSeq, type: type,
+                  author: author, timestamp: timestamp, timeMs: timeMs, parents: parents,
+                  payload: payload, payloadBase64: payloadBase64, signature: signature)
+    }
+}
+
+extension ParticipantOutput {
+    init(_ node: JSONNode, field: String) throws(InputError) {
+        var id: String?, relay: String?, joinedMs: UInt64?
+        for (key, value) in try node.members(field: field) {
+            switch key {
+            case "id": id = try value.text(field: "\(field).id")
+            case "relay": relay = try value.text(field: "\(field).relay")
+            case "joined_ms": joinedMs = try value.unsigned(field: "\(field).joined_ms")
+            default: continue
+            }
+        }
+        guard let id, let relay, let joinedMs else { throw InputError(field: field, reason: "a participant needs id, relay and joined_ms") }
+        self.init(id: id, relay: relay, joinedMs: joinedMs)
+    }
+}
+
+extension ErrorBody.Detail {
+    init(_ node: JSONNode, field: String) throws(InputError) {
+        var status: Int?, code: String?, detailField: String?, message: String?
+        for (key, value) in try node.members(field: field) {
+            switch key {
+            case "status": status = try value.integer(field: "\(field).status")
+            case "code": code = try value.text(field: "\(field).code")
+            case "field": detailField = try value.optionalText(field: "\(field).field")
+            case "message": message = try value.text(field: "\(field).message")
+            default: continue
+            }
+        }
+        guard let status, let code, let message else { throw InputError(field: field, reason: "an error needs status, code and message") }
+        self.init(status: status, code: code, field: detailField, message: message)
+    }
+}

@@ -46,39 +46,129 @@ public struct Subscription: AsyncSequence, Sendable {
     let batch: Int?
 
     public func makeAsyncIterator() -> Iterator {
-        let pump = Pump(subscription: self)
-        return Iterator(pump: pump, inner: pump.channel.makeAsyncIterator())
+        let gate = Gate()
+        let made = NIOThrowingAsyncSequenceProducer.makeSequence(
+            elementType: Pump.Item.self, backPressureStrategy: Pump.watermarks, finishOnDeinit: true, delegate: gate)
+        let pump = Pump(subscription: self, source: made.source, gate: gate)
+        return Iterator(pump: pump, inner: made.sequence.makeAsyncIterator(), cursor: cursor)
     }
 
     public struct Iterator: AsyncIteratorProtocol {
         let pump: Pump
-        var inner: AsyncThrowingChannel<SubscriptionUpdate, any Error>.AsyncIterator
-
-        public mutating func next() async throws -> SubscriptionUpdate? {
-            try await inner.next()
-        }
-
+        var inner: NIOThrowingAsyncSequenceProducer<Pump.Item, any Error, Pump.Watermarks, Gate>.AsyncIterator
         /// The portable cursor after every event returned so far: resumes on any relay.
-        public var cursor: String? { pump.shared.cursor.withLock { $0 } }
+        public private(set) var cursor: String?
+
+        /// The next update; nil once the subscription ends or the task is cancelled.
+        public mutating func next() async throws -> SubscriptionUpdate? {
+            let item: Pump.Item?
+            do {
+                item = try await inner.next()
+            } catch is CancellationError {
+                return nil
+            }
+            if let after = item?.cursor { cursor = after }
+            return item?.update
+        }
     }
 
-    /// Moves messages from the relay's socket into the channel, one at a time:
-    /// a consumer that reads slowly slows the socket, not the memory.
-    /// Stops when the iterator is dropped.
+    /// Where the pump waits while the consumer has enough updates buffered:
+    /// the sequence's delegate, told when the buffer drains below the low
+    /// watermark or the consumer is gone.
+    final class Gate: NIOAsyncSequenceProducerDelegate, Sendable {
+        private struct State {
+            var waiter: CheckedContinuation<Void, Never>?
+            var more = false
+            var terminated = false
+        }
+        private let state = Locked(State())
+
+        func produceMore() {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                if state.waiter == nil { state.more = true }
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+
+        func didTerminate() {
+            let waiter = state.withLock { state in
+                defer { state.waiter = nil }
+                state.terminated = true
+                return state.waiter
+            }
+            waiter?.resume()
+        }
+
+        /// Returns once the consumer wants more, or is gone.
+        func demand() async {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state in
+                    if state.more || state.terminated {
+                        state.more = false
+                        return true
+                    }
+                    state.waiter = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        }
+
+        var terminated: Bool { state.withLock { $0.terminated } }
+    }
+
+    /// Moves messages from the relay's socket into a bounded buffer that the
+    /// iterator drains: while the consumer keeps up, neither side waits for
+    /// the other per update; a consumer that reads slowly fills the buffer,
+    /// then slows the socket, not the memory. Stops when the iterator is dropped.
     final class Pump: Sendable {
+        typealias Watermarks = NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark
+        typealias Source = NIOThrowingAsyncSequenceProducer<Item, any Error, Watermarks, Gate>.Source
+
+        /// An update, and for the last event of a message the portable cursor after it.
+        struct Item: Sendable {
+            let update: SubscriptionUpdate
+            var cursor: String?
+        }
+        static let watermarks = Watermarks(lowWatermark: 64, highWatermark: 256)
+
         /// What the pumping task and the iterator share; the task does not own the pump.
         final class Shared: Sendable {
-            let channel = AsyncThrowingChannel<SubscriptionUpdate, any Error>()
             let cursor: Locked<String?>
-            init(cursor: String?) { self.cursor = Locked(cursor) }
+            let source: Locked<Source>
+            let gate: Gate
+            init(cursor: String?, source: Source, gate: Gate) {
+                self.cursor = Locked(cursor)
+                self.source = Locked(source)
+                self.gate = gate
+            }
+
+            /// Hands updates to the consumer; waits while its buffer is full.
+            /// False once the consumer is gone.
+            func deliver(_ updates: [Item]) async -> Bool {
+                switch source.withLock({ $0.yield(contentsOf: updates) }) {
+                case .produceMore: return true
+                case .stopProducing:
+                    await gate.demand()
+                    return !gate.terminated
+                case .dropped: return false
+                }
+            }
+
+            func finish(_ error: (any Error)? = nil) {
+                source.withLock { source in
+                    if let error { source.finish(error) } else { source.finish() }
+                }
+            }
         }
 
         let shared: Shared
         let task: Task<Void, Never>
-        var channel: AsyncThrowingChannel<SubscriptionUpdate, any Error> { shared.channel }
 
-        init(subscription: Subscription) {
-            let shared = Shared(cursor: subscription.cursor)
+        init(subscription: Subscription, source: Source, gate: Gate) {
+            let shared = Shared(cursor: subscription.cursor, source: source, gate: gate)
             self.shared = shared
             task = Task { await Self.run(subscription, shared) }
         }
@@ -86,7 +176,6 @@ public struct Subscription: AsyncSequence, Sendable {
         deinit { task.cancel() }
 
         static func run(_ subscription: Subscription, _ shared: Shared) async {
-            let channel = shared.channel
             let cursor = shared
             let client = subscription.client
             let delayMin = Duration.milliseconds(50)
@@ -103,20 +192,19 @@ public struct Subscription: AsyncSequence, Sendable {
                         tlsConfiguration: client.tls,
                         logger: client.logger
                     ) { inbound, _, _ in
-                        await channel.send(.connected(relay: relay))
+                        guard await shared.deliver([Item(update: .connected(relay: relay))]) else { return }
                         for try await message in inbound.messages(maxSize: 64 << 20) {
-                            guard case .text(let text) = message else { continue }
-                            let update = try JSONDecoder().decode(StreamMessage.self, from: Data(text.utf8))
+                            guard case .text(var text) = message else { continue }
+                            let update = try text.withUTF8 { try StreamMessage.parse(UnsafeRawBufferPointer($0)) }
+                            var updates = [Item]()
                             switch update.kind {
                             case "events":
-                                for output in update.events ?? [] {
-                                    await channel.send(.event(try ReceivedEvent(output, relay: relay)))
-                                }
-                                if let next = update.portableCursor { cursor.cursor.withLock { $0 = next } }
-                                delivered.withLock { $0 = true }
-                            case "participants": await channel.send(.participants(update.participants ?? []))
-                            case "joined": if let who = update.participant { await channel.send(.joined(who)) }
-                            case "left": if let who = update.participant { await channel.send(.left(who)) }
+                                updates.reserveCapacity(update.events?.count ?? 0)
+                                for output in update.events ?? [] { updates.append(Item(update: .event(try ReceivedEvent(output, relay: relay)))) }
+                                if !updates.isEmpty { updates[updates.count - 1].cursor = update.portableCursor }
+                            case "participants": updates.append(Item(update: .participants(update.participants ?? [])))
+                            case "joined": if let who = update.participant { updates.append(Item(update: .joined(who))) }
+                            case "left": if let who = update.participant { updates.append(Item(update: .left(who))) }
                             case "error":
                                 if let error = update.error {
                                     refusal.withLock { $0 = ErrorBody(status: error.status, code: error.code, field: error.field, message: error.message) }
@@ -124,6 +212,14 @@ public struct Subscription: AsyncSequence, Sendable {
                                 return
                             default: continue
                             }
+                            // The failover cursor moves before the consumer sees the events (a new
+                            // connection resumes after them: the buffer still holds them); the
+                            // iterator's own cursor moves as it returns them.
+                            if update.kind == "events" {
+                                if let next = update.portableCursor { cursor.cursor.withLock { $0 = next } }
+                                delivered.withLock { $0 = true }
+                            }
+                            guard await shared.deliver(updates) else { return }
                         }
                     }
                 } catch {
@@ -134,8 +230,9 @@ public struct Subscription: AsyncSequence, Sendable {
                         refusal.withLock { $0 = body }
                     }
                 }
+                if shared.gate.terminated { return }
                 if let body = refusal.withLock({ $0 }), (400..<500).contains(body.error.status) {
-                    channel.fail(TrailClientError.refused(body))
+                    shared.finish(TrailClientError.refused(body))
                     return
                 }
                 if delivered.withLock({ $0 }) { delay = delayMin }
@@ -145,7 +242,7 @@ public struct Subscription: AsyncSequence, Sendable {
                     delay = Swift.min(delay * 2, .seconds(2))
                 }
             }
-            channel.finish()
+            shared.finish()
         }
 
         static func headers(_ client: TrailClient, relay: String) async throws -> HTTPFields {

@@ -120,4 +120,51 @@ import TrailCore
             _ = bytes.withUnsafeBytes { buffer in Result { () throws(InputError) in try AppendBody.parse(buffer) } }
         }
     }
+
+    /// A subscriber reads each message with `StreamMessage.parse`, without
+    /// Foundation: it must read what the relay writes (events from
+    /// `JSONWriter`, notices from `JSONEncoder`) as the same values, and name
+    /// the field of a message it cannot read.
+    @Test func subscriptionMessagesReadBackAsTheSameValues() throws {
+        let events = try JSONWriterTests.events()
+        var message = Array(#"{"cursor":"AQEg","events":["#.utf8)
+        for (index, output) in events.enumerated() {
+            var writer = JSONWriter()
+            writer.write(output)
+            if index > 0 { message.append(UInt8(ascii: ",")) }
+            message += writer.bytes
+        }
+        message += Array(#"],"kind":"events","portable_cursor":"AQIB","later_field":[1,{"x":null}]}"#.utf8)
+        let read = try message.withUnsafeBytes { try StreamMessage.parse($0) }
+        #expect(read.kind == "events" && read.cursor == "AQEg" && read.portableCursor == "AQIB")
+        #expect(read.events == events)
+
+        let who = ParticipantOutput(id: "agent-7", relay: "ab12", joinedMs: 1_700_000_000_123)
+        for notice in [
+            StreamMessage(kind: "participants", participants: [who, ParticipantOutput(id: "b", relay: "cd", joinedMs: 0)]),
+            StreamMessage(kind: "joined", participant: who),
+            StreamMessage(kind: "error", error: ErrorBody(status: 410, code: "trimmed", field: "after", message: "trimmed through 9").error),
+        ] {
+            let bytes = [UInt8](try JSONEncoder().encode(notice))
+            let read = try bytes.withUnsafeBytes { try StreamMessage.parse($0) }
+            #expect(read.kind == notice.kind && read.participants == notice.participants && read.participant == notice.participant)
+            #expect(read.error?.status == notice.error?.status && read.error?.code == notice.error?.code)
+            #expect(read.error?.field == notice.error?.field && read.error?.message == notice.error?.message)
+        }
+
+        for (bad, field) in [
+            (#"{"kind":"events","events":[{"id":"ab"}]}"#, "events[0].namespace"),
+            (#"{"kind":"events","events":[{"id":"ab","namespace":"n","origin":"o","type":"t","timestamp":"1","position":-1,"origin_seq":1,"time_ms":1}]}"#, "events[0].position"),
+            (#"{"events":[]}"#, "kind"),
+            (#"{"kind":"joined","participant":{"id":"a"}}"#, "participant"),
+            (#"{"kind":"events""#, "body"),
+        ] {
+            #expect(throws: InputError.self) { try Array(bad.utf8).withUnsafeBytes { try StreamMessage.parse($0) } }
+            do {
+                _ = try Array(bad.utf8).withUnsafeBytes { try StreamMessage.parse($0) }
+            } catch {
+                #expect((error as? InputError)?.field == field, "\(bad)")
+            }
+        }
+    }
 }
