@@ -33,9 +33,6 @@ import TrailWorkloads
     let urls = (0..<relays).map { "http://127.0.0.1:\(base + $0)" }
     let clients = urls.map { TrailClient(relays: [$0], requestTimeout: .seconds(30)) }
     let latencies = LatencyHistogram(), steady = LatencyHistogram()
-    // Steady-state deliveries split by where the poster is: on the subscriber's
-    // own relay (no replication on the way) or on another one.
-    let local = LatencyHistogram(), remote = LatencyHistogram()
     let cuts = Cuts()
     let conversations = agents / perConversation
     let prefix = "scale/run-\(UInt32.random(in: 0...UInt32.max))"
@@ -84,15 +81,12 @@ import TrailWorkloads
                     if case .connected = update, connected.increment() == agents { window.open() }
                     guard case .event(let received) = update, received.event.type == "msg",
                           received.origin.hex != "" else { continue }
-                    let text = String(decoding: received.event.payload, as: UTF8.self)
-                    guard !text.hasPrefix("a\(agent) "), let poster = Int(text.dropFirst().prefix { $0 != " " }) else { continue }
+                    // Another member's message (at full scale each member of a conversation has a relay of its own).
+                    guard !String(decoding: received.event.payload, as: UTF8.self).hasPrefix("a\(agent) ") else { continue }
                     let latency = Date().timeIntervalSince1970 * 1000 - Double(received.event.timestamp.physicalMilliseconds)
                     latencies.record(latency)
                     // Messages sent while no partition was in effect (nor healing, 3 s after): steady state.
-                    if !cuts.covers(received.event.timestamp.physicalMilliseconds) {
-                        steady.record(latency)
-                        (placement(poster, conversations: conversations, relays: relays).relay == relay ? local : remote).record(latency)
-                    }
+                    if !cuts.covers(received.event.timestamp.physicalMilliseconds) { steady.record(latency) }
                     delivered.add(1)
                 }
             }
@@ -139,8 +133,6 @@ import TrailWorkloads
         print(String(format: "  the subscribers' process's own lag (a 10 ms sleep wakes late by): p50 %.1f ms, p99 %.1f ms", lag.value(at: 50), lag.value(at: 99)))
         print(String(format: "  cross-relay delivery, all messages: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", p50, p95, p99))
         print(String(format: "  cross-relay delivery, sent outside partitions: p50 %.0f ms, p95 %.0f ms, p99 %.0f ms", s50, s95, s99))
-        print(String(format: "    of which the poster on the subscriber's relay: p50 %.0f ms, p99 %.0f ms; on another relay: p50 %.0f ms, p99 %.0f ms",
-                     local.value(at: 50), local.value(at: 99), remote.value(at: 50), remote.value(at: 99)))
         print(String(format: "  converged %.2f s after the last heal", convergeSeconds))
         print(String(format: "  RSS per relay: min %.0f MiB, max %.0f MiB", rss.min() ?? 0, rss.max() ?? 0))
         report(Row(name: "federation \(agents) agents / \(relays) relays: delivery p99", trail: s99, baseline: 3000,
