@@ -214,6 +214,12 @@ public final class LinkSession: Sendable {
         peerHeld.withLock { $0.heard(of: namespace) }  // notes are due in this namespace now
     }
 
+    /// The origins whose events a push never needs to send the peer: its
+    /// own, and those it takes from their own relays (DIRECT).
+    public var originsNotPushed: Set<RelayID> {
+        directAtPeer.withLock { $0 }.union([peer.origin])
+    }
+
     /// The peer's DIRECT: the origins whose own relays it is linked to now.
     /// Their events are no longer pushed to it, except this relay's own.
     /// Returns whether an origin left the set: pushing then looks again at

@@ -412,7 +412,10 @@ final class PeerLink: Sendable {
         defer { store.unwatchChanges(watch) }
         var unfinished: Set<Namespace>?  // nil: look at every namespace
         while !Task.isCancelled {
-            let generation = store.changeGeneration
+            // Commits that enter only events the peer takes elsewhere (its own, and in a
+            // mesh every other relay's) do not wake this loop: a DIRECT that drops an
+            // origin wakes it and makes it look at every namespace again.
+            store.ignoreChanges(from: session.originsNotPushed, watcher: watch)
             let changed = unfinished.map { $0.union(store.takeChanges(watch)) }
             var progressed = false
             unfinished = []
@@ -435,13 +438,13 @@ final class PeerLink: Sendable {
                 // A GRAFT changes what to push without changing the log: look again every routeInterval.
                 let interval = configuration.routeInterval
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.store.waitForChange(after: generation) }
+                    group.addTask { await self.store.waitForChanges(watch) }
                     group.addTask { try? await Task.sleep(for: interval) }
                     await group.next()
                     group.cancelAll()
                 }
             } else {
-                await store.waitForChange(after: generation)
+                await store.waitForChanges(watch)
             }
         }
     }

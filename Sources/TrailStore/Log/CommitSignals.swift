@@ -21,28 +21,49 @@ final class CommitSignals: Sendable {
         /// Waiters on any namespace, by token.
         var anyNamespace: [UInt64: Waiter] = [:]
         var cancelled: Set<UInt64> = []
-        /// Per watcher (`watchChanges`), the namespaces grown since it last took them.
-        var changes: [UInt64: Set<Namespace>] = [:]
+        /// The watchers (`watchChanges`), by token.
+        var watches: [UInt64: Watch] = [:]
         var nextToken: UInt64 = 0
         var closed = false
+    }
+
+    /// A watcher: the namespaces grown since it last took them, less those
+    /// where only events of origins it ignores entered.
+    private struct Watch {
+        var changed: Set<Namespace> = []
+        var ignoring: Set<RelayID> = []
+        /// Woken without a change (`bump`): the next wait returns at once.
+        var poked = false
+        var waiter: CheckedContinuation<Void, Never>?
+        var cancelled = false
     }
 
     private let state = Locked(State())
 
     func notify(namespace: Namespace, lastPosition: UInt64) {
-        notify(CollectionOfOne((namespace, lastPosition)))
+        notify(CollectionOfOne((namespace, lastPosition, Set<RelayID>?.none)))
     }
 
-    /// Records the namespaces a group grew and wakes their waiters, under one lock.
-    func notify(_ grown: some Sequence<(Namespace, UInt64)>) {
+    /// Records the namespaces a group grew and wakes their waiters, under one
+    /// lock. `origins` are those of the events that entered the namespace's
+    /// log, when that is all that changed (nil: something else too, such as
+    /// an alias or a trim): a watcher that ignores all of them is not told.
+    func notify(_ grown: some Sequence<(Namespace, UInt64, Set<RelayID>?)>) {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
             var ready = [CheckedContinuation<Void, Never>]()
-            // The tokens first: inserting while iterating the dictionary's keys would copy it.
-            let watchers = Array(state.changes.keys)
-            for (namespace, lastPosition) in grown {
+            // The tokens first: changing values while iterating the dictionary would copy it.
+            let watchers = Array(state.watches.keys)
+            for (namespace, lastPosition, origins) in grown {
                 state.last[namespace] = max(state.last[namespace] ?? 0, lastPosition)
                 state.generation += 1
-                for token in watchers { state.changes[token]?.insert(namespace) }
+                for token in watchers {
+                    if let origins, let ignoring = state.watches[token]?.ignoring, !ignoring.isEmpty, origins.isSubset(of: ignoring) { continue }
+                    state.watches[token]?.changed.insert(namespace)
+                    if let waiter = state.watches[token]?.waiter {
+                        state.watches[token]?.waiter = nil
+                        ready.append(waiter)
+                    }
+                }
                 guard var waiting = state.byNamespace.removeValue(forKey: namespace) else { continue }
                 for (token, waiter) in waiting where waiter.after < lastPosition {
                     waiting.removeValue(forKey: token)
@@ -60,12 +81,21 @@ final class CommitSignals: Sendable {
         ready.forEach { $0.resume() }
     }
 
-    /// Moves the generation without a commit and wakes the waiters on any namespace.
+    /// Moves the generation without a commit and wakes the waiters on any
+    /// namespace and every watcher.
     func bump() {
         let ready: [CheckedContinuation<Void, Never>] = state.withLock { state in
             state.generation += 1
             defer { state.anyNamespace = [:] }
-            return state.anyNamespace.values.map(\.continuation)
+            var ready = state.anyNamespace.values.map(\.continuation)
+            for token in Array(state.watches.keys) {
+                state.watches[token]?.poked = true
+                if let waiter = state.watches[token]?.waiter {
+                    state.watches[token]?.waiter = nil
+                    ready.append(waiter)
+                }
+            }
+            return ready
         }
         ready.forEach { $0.resume() }
     }
@@ -78,7 +108,12 @@ final class CommitSignals: Sendable {
                 state.byNamespace = [:]
                 state.anyNamespace = [:]
             }
-            return state.byNamespace.values.flatMap { $0.values.map(\.continuation) } + state.anyNamespace.values.map(\.continuation)
+            var all = state.byNamespace.values.flatMap { $0.values.map(\.continuation) } + state.anyNamespace.values.map(\.continuation)
+            for token in Array(state.watches.keys) {
+                if let waiter = state.watches[token]?.waiter { all.append(waiter) }
+                state.watches[token]?.waiter = nil
+            }
+            return all
         }
         all.forEach { $0.resume() }
     }
@@ -89,22 +124,58 @@ final class CommitSignals: Sendable {
     func watchChanges() -> UInt64 {
         state.withLock { state in
             state.nextToken += 1
-            state.changes[state.nextToken] = []
+            state.watches[state.nextToken] = Watch()
             return state.nextToken
         }
+    }
+
+    /// From now on, a commit that enters only events of these origins in a
+    /// namespace does not count as a change of it for the watcher.
+    func ignore(_ origins: Set<RelayID>, watcher token: UInt64) {
+        state.withLock { $0.watches[token]?.ignoring = origins }
     }
 
     /// The namespaces grown since the watcher last asked, and forgets them.
     func takeChanges(_ token: UInt64) -> Set<Namespace> {
         state.withLock { state in
-            guard let changed = state.changes[token], !changed.isEmpty else { return [] }
-            state.changes[token] = []
+            state.watches[token]?.poked = false
+            guard let changed = state.watches[token]?.changed, !changed.isEmpty else { return [] }
+            state.watches[token]?.changed = []
             return changed
         }
     }
 
     func unwatchChanges(_ token: UInt64) {
-        _ = state.withLock { $0.changes.removeValue(forKey: token) }
+        let waiter = state.withLock { $0.watches.removeValue(forKey: token)?.waiter }
+        waiter?.resume()
+    }
+
+    /// Returns once the watcher has changes to take, was woken (`bump`), the
+    /// store closed, or the task was cancelled.
+    func waitForChanges(_ token: UInt64) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    guard let watch = state.watches[token], !state.closed, !watch.poked, watch.changed.isEmpty, !watch.cancelled else {
+                        state.watches[token]?.cancelled = false
+                        return true
+                    }
+                    state.watches[token]?.waiter = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let waiter = state.watches[token]?.waiter else {
+                    state.watches[token]?.cancelled = true
+                    return nil
+                }
+                state.watches[token]?.waiter = nil
+                return waiter
+            }
+            waiter?.resume()
+        }
     }
 
     /// Returns once `namespace` has a position above `position`, the store

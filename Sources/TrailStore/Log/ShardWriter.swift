@@ -344,8 +344,16 @@ final class ShardWriter: @unchecked Sendable {
     /// Runs on the writer thread (buffered) or the syncer thread (synced).
     func complete(_ completion: Completion) {
         if !completion.entered.isEmpty { recent.withLock { $0.add(completion.entered) } }
+        // Per namespace, the origins of the events that entered, when nothing else changed
+        // its log (an alias or a trim): a replicator's watcher may ignore those origins.
+        var origins = [UInt32: Set<RelayID>]()
+        for (number, stored) in completion.entered { origins[number, default: []].insert(stored.origin) }
         published.withLock { published in
-            for (number, state) in completion.states { published[number] = state }
+            for (number, state) in completion.states {
+                let before = published[number]
+                if (before?.aliasCount ?? 0) != state.aliasCount || (before?.trimmedThrough ?? 0) != state.trimmedThrough { origins[number] = nil }
+                published[number] = state
+            }
         }
         var trimIndex = 0
         for (job, result) in zip(completion.jobs, completion.results) {
@@ -360,7 +368,7 @@ final class ShardWriter: @unchecked Sendable {
             }
             if case .trim = job { trimIndex += 1 }
         }
-        signals.notify(completion.states.values.lazy.map { ($0.namespace, $0.lastPosition) })
+        signals.notify(completion.states.lazy.map { ($0.value.namespace, $0.value.lastPosition, origins[$0.key]) })
     }
 
     /// Refuses further writes: called when durability can no longer be promised.

@@ -48,6 +48,20 @@ extension Store {
 
     public func unwatchChanges(_ token: UInt64) { signals.unwatchChanges(token) }
 
+    /// From now on, a commit that enters only events of `origins` in a
+    /// namespace is not a change of it for this watcher: a push loop to a
+    /// peer that takes those origins elsewhere is not woken by them.
+    public func ignoreChanges(from origins: Set<RelayID>, watcher token: UInt64) {
+        signals.ignore(origins, watcher: token)
+    }
+
+    /// Returns once the watcher has changes to take (`takeChanges`), the
+    /// waiters were woken (`wakeChangeWaiters`), the store closed, or the
+    /// task was cancelled.
+    public func waitForChanges(_ token: UInt64) async {
+        await signals.waitForChanges(token)
+    }
+
     /// Counts commits that grew a log; `waitForChange(after:)` waits for it to move.
     public var changeGeneration: UInt64 { signals.generation }
 
