@@ -237,7 +237,10 @@ func runAgents(environment: [String: String]) async throws -> (accepted: Int, p5
             let client = clients[relay]
             let namespace = try Namespace("\(prefix)/c\(conversation)")
             group.addTask {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 0..<interval)))
+                // A random first wait spreads the agents over the interval; none outlasts the run.
+                let first = ContinuousClock.now + .milliseconds(Int.random(in: 0..<interval))
+                guard first < stopAt else { return }
+                try await Task.sleep(until: first)
                 var index = 0
                 while ContinuousClock.now < stopAt {
                     // The relay stamps the event when it accepts it: delivery is measured
