@@ -415,18 +415,20 @@ extension JSONNode {
         return members
     }
 
-    func text(field: String) throws(InputError) -> String {
-        guard case .string(let text) = self else { throw InputError(field: field, reason: "expected a string, found \(kindName)") }
+    /// The string; `field` (built only for an error) names it.
+    func text(field: @autoclosure () -> String) throws(InputError) -> String {
+        guard case .string(let text) = self else { throw InputError(field: field(), reason: "expected a string, found \(kindName)") }
         return text
     }
 
-    func optionalText(field: String) throws(InputError) -> String? {
-        self == .null ? nil : try text(field: field)
+    func optionalText(field: @autoclosure () -> String) throws(InputError) -> String? {
+        if case .null = self { return nil }
+        return try text(field: field())
     }
 
-    func unsigned(field: String) throws(InputError) -> UInt64 {
+    func unsigned(field: @autoclosure () -> String) throws(InputError) -> UInt64 {
         guard case .number(let text) = self, let value = UInt64(text) else {
-            throw InputError(field: field, reason: "expected an unsigned integer, found \(kindName)")
+            throw InputError(field: field(), reason: "expected an unsigned integer, found \(kindName)")
         }
         return value
     }
@@ -446,21 +448,21 @@ extension EventOutput {
         var position: UInt64?, originSeq: UInt64?, timeMs: UInt64?
         var parents = [String](), author: String?, payload: String?, payloadBase64: String?, signature: String?
         for (key, value) in try node.members(field: field) {
-            let path = "\(field).\(key)"
+            func path() -> String { "\(field).\(key)" }  // only for an error
             switch key {
-            case "id": id = try value.text(field: path)
-            case "namespace": namespace = try value.text(field: path)
-            case "origin": origin = try value.text(field: path)
-            case "type": type = try value.text(field: path)
-            case "timestamp": timestamp = try value.text(field: path)
-            case "position": position = try value.unsigned(field: path)
-            case "origin_seq": originSeq = try value.unsigned(field: path)
-            case "time_ms": timeMs = try value.unsigned(field: path)
-            case "parents": parents = try value.strings(field: path)
-            case "author": author = try value.optionalText(field: path)
-            case "payload": payload = try value.optionalText(field: path)
-            case "payload_base64": payloadBase64 = try value.optionalText(field: path)
-            case "signature": signature = try value.optionalText(field: path)
+            case "id": id = try value.text(field: path())
+            case "namespace": namespace = try value.text(field: path())
+            case "origin": origin = try value.text(field: path())
+            case "type": type = try value.text(field: path())
+            case "timestamp": timestamp = try value.text(field: path())
+            case "position": position = try value.unsigned(field: path())
+            case "origin_seq": originSeq = try value.unsigned(field: path())
+            case "time_ms": timeMs = try value.unsigned(field: path())
+            case "parents": parents = try value.strings(field: path())
+            case "author": author = try value.optionalText(field: path())
+            case "payload": payload = try value.optionalText(field: path())
+            case "payload_base64": payloadBase64 = try value.optionalText(field: path())
+            case "signature": signature = try value.optionalText(field: path())
             default: continue
             }
         }
