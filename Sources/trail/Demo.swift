@@ -23,7 +23,7 @@ struct Demo: AsyncParsableCommand {
 
     func run() async throws {
         let started = ContinuousClock.now
-        var up = try ClusterUp.parse(["3", "--dir", dir, "--base-port", String(basePort)])
+        let up = try ClusterUp.parse(["3", "--dir", dir, "--base-port", String(basePort)])
         do { try await up.run() } catch {
             _ = try? await ClusterDown.parse(["--dir", dir, "--purge"]).run()
             throw error
