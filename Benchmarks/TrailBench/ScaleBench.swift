@@ -105,7 +105,6 @@ import TrailWorkloads
         let subscribedSeconds = Double((window.endIfOpen(after: 0)! - started).components.seconds)
         try await Task.sleep(until: stopAt + .seconds(1))
         let partitionCount = try await partitions.value
-        let healed = ContinuousClock.now
         let namespaces = try (0..<conversations).map { try Namespace("\(prefix)/c\($0)") }
         let converge = try await Federation(urls: urls).converge(namespaces, timeout: .seconds(120))
         let convergeSeconds = Double(converge.milliseconds) / 1000
@@ -127,7 +126,6 @@ import TrailWorkloads
                      agents, relays, topology as NSString, conversations, seconds, intervalMilliseconds, partitionCount))
         print(String(format: "  all %d subscriptions open after %.1f s", agents, subscribedSeconds))
         print(String(format: "  accepted %d events (%.0f ev/s), delivered %d cross-agent messages", accepted.value, rate, delivered.value))
-        _ = healed
         _ = try? await lagProbe.value
         print(String(format: "  append round trip (agent to its relay, in the agents' process): p50 %.0f ms, p99 %.0f ms", posting.p50, posting.p99))
         print(String(format: "  the subscribers' process's own lag (a 10 ms sleep wakes late by): p50 %.1f ms, p99 %.1f ms", lag.value(at: 50), lag.value(at: 99)))

@@ -381,19 +381,13 @@ extension StreamMessage {
             case "cursor": message.cursor = try value.optionalText(field: key)
             case "portable_cursor": message.portableCursor = try value.optionalText(field: key)
             case "events":
-                guard case .array(let items) = value else {
-                    if value == .null { continue }
-                    throw InputError(field: key, reason: "expected an array, found \(value.kindName)")
-                }
+                guard let items = try value.items(field: key) else { continue }
                 var events = [EventOutput]()
                 events.reserveCapacity(items.count)
                 for (index, item) in items.enumerated() { events.append(try EventOutput(item, field: "events[\(index)]")) }
                 message.events = events
             case "participants":
-                guard case .array(let items) = value else {
-                    if value == .null { continue }
-                    throw InputError(field: key, reason: "expected an array, found \(value.kindName)")
-                }
+                guard let items = try value.items(field: key) else { continue }
                 var participants = [ParticipantOutput]()
                 for (index, item) in items.enumerated() { participants.append(try ParticipantOutput(item, field: "participants[\(index)]")) }
                 message.participants = participants
@@ -426,18 +420,21 @@ extension JSONNode {
         return try text(field: field())
     }
 
-    func unsigned(field: @autoclosure () -> String) throws(InputError) -> UInt64 {
-        guard case .number(let text) = self, let value = UInt64(text) else {
-            throw InputError(field: field(), reason: "expected an unsigned integer, found \(kindName)")
+    /// An integer of type `T` (a position, a count, a status); `field` names it on an error.
+    func integer<T: FixedWidthInteger>(_: T.Type = T.self, field: @autoclosure () -> String) throws(InputError) -> T {
+        guard case .number(let text) = self, let value = T(text) else {
+            throw InputError(field: field(), reason: "expected \(T.isSigned ? "an integer" : "an unsigned integer"), found \(kindName)")
         }
         return value
     }
 
-    func integer(field: String) throws(InputError) -> Int {
-        guard case .number(let text) = self, let value = Int(text) else {
-            throw InputError(field: field, reason: "expected an integer, found \(kindName)")
+    /// The items of an array, or nil for null.
+    func items(field: String) throws(InputError) -> [JSONNode]? {
+        switch self {
+        case .array(let items): return items
+        case .null: return nil
+        default: throw InputError(field: field, reason: "expected an array, found \(kindName)")
         }
-        return value
     }
 }
 
@@ -455,9 +452,9 @@ extension EventOutput {
             case "origin": origin = try value.text(field: path())
             case "type": type = try value.text(field: path())
             case "timestamp": timestamp = try value.text(field: path())
-            case "position": position = try value.unsigned(field: path())
-            case "origin_seq": originSeq = try value.unsigned(field: path())
-            case "time_ms": timeMs = try value.unsigned(field: path())
+            case "position": position = try value.integer(field: path())
+            case "origin_seq": originSeq = try value.integer(field: path())
+            case "time_ms": timeMs = try value.integer(field: path())
             case "parents": parents = try value.strings(field: path())
             case "author": author = try value.optionalText(field: path())
             case "payload": payload = try value.optionalText(field: path())
@@ -485,7 +482,7 @@ extension ParticipantOutput {
             switch key {
             case "id": id = try value.text(field: "\(field).id")
             case "relay": relay = try value.text(field: "\(field).relay")
-            case "joined_ms": joinedMs = try value.unsigned(field: "\(field).joined_ms")
+            case "joined_ms": joinedMs = try value.integer(field: "\(field).joined_ms")
             default: continue
             }
         }

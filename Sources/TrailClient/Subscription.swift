@@ -136,18 +136,18 @@ public struct Subscription: AsyncSequence, Sendable {
         /// What the pumping task and the iterator share; the task does not own the pump.
         final class Shared: Sendable {
             let cursor: Locked<String?>
-            let source: Locked<Source>
+            let source: Source
             let gate: Gate
             init(cursor: String?, source: Source, gate: Gate) {
                 self.cursor = Locked(cursor)
-                self.source = Locked(source)
+                self.source = source
                 self.gate = gate
             }
 
             /// Hands updates to the consumer; waits while its buffer is full.
             /// False once the consumer is gone.
             func deliver(_ updates: [Item]) async -> Bool {
-                switch source.withLock({ $0.yield(contentsOf: updates) }) {
+                switch source.yield(contentsOf: updates) {
                 case .produceMore: return true
                 case .stopProducing:
                     await gate.demand()
@@ -157,9 +157,7 @@ public struct Subscription: AsyncSequence, Sendable {
             }
 
             func finish(_ error: (any Error)? = nil) {
-                source.withLock { source in
-                    if let error { source.finish(error) } else { source.finish() }
-                }
+                if let error { source.finish(error) } else { source.finish() }
             }
         }
 

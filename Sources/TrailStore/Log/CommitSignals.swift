@@ -25,6 +25,13 @@ final class CommitSignals: Sendable {
         var watches: [UInt64: Watch] = [:]
         var nextToken: UInt64 = 0
         var closed = false
+
+        /// Removes and returns the watcher's suspended wait, if any.
+        mutating func takeWaiter(of token: UInt64) -> CheckedContinuation<Void, Never>? {
+            guard let waiter = watches[token]?.waiter else { return nil }
+            watches[token]?.waiter = nil
+            return waiter
+        }
     }
 
     /// A watcher: the namespaces grown since it last took them, less those
@@ -59,10 +66,7 @@ final class CommitSignals: Sendable {
                 for token in watchers {
                     if let origins, let ignoring = state.watches[token]?.ignoring, !ignoring.isEmpty, origins.isSubset(of: ignoring) { continue }
                     state.watches[token]?.changed.insert(namespace)
-                    if let waiter = state.watches[token]?.waiter {
-                        state.watches[token]?.waiter = nil
-                        ready.append(waiter)
-                    }
+                    if let waiter = state.takeWaiter(of: token) { ready.append(waiter) }
                 }
                 guard var waiting = state.byNamespace.removeValue(forKey: namespace) else { continue }
                 for (token, waiter) in waiting where waiter.after < lastPosition {
@@ -90,10 +94,7 @@ final class CommitSignals: Sendable {
             var ready = state.anyNamespace.values.map(\.continuation)
             for token in Array(state.watches.keys) {
                 state.watches[token]?.poked = true
-                if let waiter = state.watches[token]?.waiter {
-                    state.watches[token]?.waiter = nil
-                    ready.append(waiter)
-                }
+                if let waiter = state.takeWaiter(of: token) { ready.append(waiter) }
             }
             return ready
         }
@@ -110,8 +111,7 @@ final class CommitSignals: Sendable {
             }
             var all = state.byNamespace.values.flatMap { $0.values.map(\.continuation) } + state.anyNamespace.values.map(\.continuation)
             for token in Array(state.watches.keys) {
-                if let waiter = state.watches[token]?.waiter { all.append(waiter) }
-                state.watches[token]?.waiter = nil
+                if let waiter = state.takeWaiter(of: token) { all.append(waiter) }
             }
             return all
         }
@@ -119,6 +119,10 @@ final class CommitSignals: Sendable {
     }
 
     var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Whether anyone watches changes (`watchChanges`): a store without
+    /// replicators need not work out which origins a commit entered.
+    var isWatched: Bool { state.withLock { !$0.watches.isEmpty } }
 
     /// Starts recording, for the caller, which namespaces grow; returns its token.
     func watchChanges() -> UInt64 {
@@ -167,11 +171,10 @@ final class CommitSignals: Sendable {
             }
         } onCancel: {
             let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let waiter = state.watches[token]?.waiter else {
+                guard let waiter = state.takeWaiter(of: token) else {
                     state.watches[token]?.cancelled = true
                     return nil
                 }
-                state.watches[token]?.waiter = nil
                 return waiter
             }
             waiter?.resume()

@@ -347,7 +347,9 @@ final class ShardWriter: @unchecked Sendable {
         // Per namespace, the origins of the events that entered, when nothing else changed
         // its log (an alias or a trim): a replicator's watcher may ignore those origins.
         var origins = [UInt32: Set<RelayID>]()
-        for (number, stored) in completion.entered { origins[number, default: []].insert(stored.origin) }
+        if signals.isWatched {
+            for (number, stored) in completion.entered { origins[number, default: []].insert(stored.origin) }
+        }
         published.withLock { published in
             for (number, state) in completion.states {
                 let before = published[number]
